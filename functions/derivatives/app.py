@@ -1,0 +1,59 @@
+"""derivatives: approved originals -> AVIF/WebP/JPEG at responsive widths + manifest."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.config import settings
+from imagepipe.imaging.engine import EngineSettings
+from imagepipe.lambda_support import IdempotentStep
+from imagepipe.models import DerivativesJob
+from imagepipe.stages.derive import publish_variants
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+ENGINE = EngineSettings()
+
+
+def _derive(payload: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    return publish_variants(
+        DerivativesJob.model_validate(payload),
+        store=wiring.object_store(),
+        publisher=wiring.publisher(),
+        originals_bucket=config.originals_bucket,
+        variants_bucket=config.variants_bucket,
+        engine=ENGINE,
+        max_bytes=config.max_upload_bytes,
+    ).as_dict()
+
+
+derive_once = IdempotentStep(_derive, key="asset_id")
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    job = DerivativesJob.model_validate_json(record.body)
+    started = time.perf_counter()
+    result = derive_once(job.model_dump())
+    metrics.add_metric(name="TransformLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
+    logger.info("variants published", extra=result)
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    derive_once.register(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,61 @@
+"""generate: GenerationRequest messages -> canonical originals.
+
+Throttled at the event source (MaximumConcurrency in template.yaml): a spike of requests
+waits in the queue instead of becoming a spike of model calls.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.config import settings
+from imagepipe.lambda_support import IdempotentStep
+from imagepipe.models import GenerationRequest
+from imagepipe.moderation.text import DEFAULT_TEXT_POLICY
+from imagepipe.stages.generate import generate
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _generate(payload: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    return generate(
+        GenerationRequest.model_validate(payload),
+        text_policy=DEFAULT_TEXT_POLICY,
+        image_model=wiring.image_model,
+        allowed_models=config.image_model_ids,
+        store=wiring.object_store(),
+        publisher=wiring.publisher(),
+        originals_bucket=config.originals_bucket,
+        max_pixels=config.max_pixels,
+    ).as_dict()
+
+
+generate_once = IdempotentStep(_generate, key="[requester, client_request_id]")
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    request = GenerationRequest.model_validate_json(record.body)
+    result = generate_once(request.model_dump())
+    metrics.add_metric(name=f"Generation_{result['status']}", unit=MetricUnit.Count, value=1)
+    logger.info("generation request handled", extra=result)
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    generate_once.register(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,62 @@
+"""moderate: every new original (S3 -> SQS) is approved, sent to review or rejected. Fails closed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.config import settings
+from imagepipe.lambda_support import IdempotentStep, s3_objects
+from imagepipe.moderation.policy import DEFAULT_POLICY
+from imagepipe.stages.moderate import moderate
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _moderate(payload: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    return moderate(
+        payload["bucket"],
+        payload["key"],
+        store=wiring.object_store(),
+        backend=wiring.moderation_backend(),
+        policy=DEFAULT_POLICY,
+        publisher=wiring.publisher(),
+        derivatives_queue_url=config.derivatives_queue_url,
+        review_queue_url=config.review_queue_url,
+        max_bytes=config.max_upload_bytes,
+        max_pixels=config.max_pixels,
+        last_attempt=payload["last_attempt"],
+    ).as_dict()
+
+
+moderate_once = IdempotentStep(_moderate, key="key")
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    last_attempt = int(record.attributes.approximate_receive_count) >= settings().max_receive_count
+    results = []
+    for ref in s3_objects(record.body):
+        result = moderate_once({"bucket": ref.bucket, "key": ref.key, "last_attempt": last_attempt})
+        metrics.add_metric(name=f"Moderation_{result['status']}", unit=MetricUnit.Count, value=1)
+        logger.info("original moderated", extra=result)
+        results.append(result)
+    return results
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    moderate_once.register(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

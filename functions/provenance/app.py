@@ -1,0 +1,44 @@
+"""provenance: the single writer of the provenance table (FIFO queue, one group per asset).
+
+Idempotency here is the table's own: every fact is written with a condition on its event
+id, atomically with the state change, which is cheaper and stronger than a second
+idempotency record per message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.models import ProvenanceEvent
+from imagepipe.stages.record import record as record_fact
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+# Stops at the first failure and fails the rest of the batch, so per-asset order holds.
+processor = SqsFifoPartialProcessor()
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> str:
+    event = ProvenanceEvent.model_validate_json(record.body)
+    outcome = record_fact(event, store=wiring.provenance_store())
+    metrics.add_metric(name=f"Provenance_{outcome}", unit=MetricUnit.Count, value=1)
+    if event.kind == "moderated":
+        metrics.add_metric(name=f"ModerationVerdict_{event.status}", unit=MetricUnit.Count, value=1)
+    logger.info("provenance fact", extra={"asset_id": event.asset_id, "kind": event.kind, "outcome": outcome})
+    return outcome
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,56 @@
+"""uploads: objects dropped under uploads/ (S3 -> SQS) become canonical originals or recorded rejections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.config import settings
+from imagepipe.lambda_support import IdempotentStep, s3_objects
+from imagepipe.stages.ingest import ingest_upload
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def _ingest(payload: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    return ingest_upload(
+        payload["bucket"],
+        payload["key"],
+        payload["etag"],
+        store=wiring.object_store(),
+        publisher=wiring.publisher(),
+        max_bytes=config.max_upload_bytes,
+        max_pixels=config.max_pixels,
+    ).as_dict()
+
+
+ingest_once = IdempotentStep(_ingest, key="[bucket, key, etag]")
+
+
+@tracer.capture_method
+def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    results = []
+    for ref in s3_objects(record.body):
+        result = ingest_once({"bucket": ref.bucket, "key": ref.key, "etag": ref.etag})
+        metrics.add_metric(name=f"Upload_{result['status']}", unit=MetricUnit.Count, value=1)
+        logger.info("upload handled", extra={**result, "key": ref.key})
+        results.append(result)
+    return results
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    ingest_once.register(context)
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

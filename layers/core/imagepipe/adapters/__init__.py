@@ -1,0 +1,1 @@
+"""Adapters: one module per AWS service, each taking its boto3 client as an argument."""

@@ -1,0 +1,214 @@
+"""DynamoDB provenance table: the system of record for every asset.
+
+Single table: ``pk = ASSET#{id}`` with ``sk = META`` (current state), ``EVENT#{at}#{id}``
+(append-only audit) and ``VARIANT#{key}`` (one per derivative). Originals (on META) and
+variants carry ``content_sha256`` for the ``by-content-hash`` index, which answers
+"where did this file come from?".
+
+Only the provenance function writes here; everyone else reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any, Literal
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from ..models import AssetStatus, ProvenanceEvent
+
+ApplyResult = Literal["applied", "duplicate", "out_of_order"]
+CONTENT_HASH_INDEX = "by-content-hash"
+
+# Which current status each new status may follow (None: the asset has no record yet).
+ALLOWED_PREDECESSORS: dict[AssetStatus, frozenset[AssetStatus | None]] = {
+    "created": frozenset({None}),
+    "review": frozenset({"created"}),
+    "approved": frozenset({"created", "review"}),
+    "published": frozenset({"approved"}),
+    "rejected": frozenset({None, "created", "review", "approved"}),
+    "taken_down": frozenset({"created", "review", "approved", "published"}),
+}
+# Where each kind of event keeps its details on the current-state item.
+SECTION_BY_KIND = {
+    "created": "creation",
+    "moderated": "moderation",
+    "reviewed": "review_decision",
+    "published": "publication",
+    "rejected": "rejection",
+    "taken_down": "takedown",
+}
+# Copied to the top level of META so readers (signing, review, edge) need no digging.
+TOP_LEVEL_FROM_CREATION = ("requester", "visibility", "original_key", "content_sha256", "source")
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def _to_dynamo(value: Any) -> dict[str, Any]:
+    return _serializer.serialize(json.loads(json.dumps(value, default=str), parse_float=Decimal))
+
+
+def _from_dynamo(item: dict[str, Any]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return int(value) if value == value.to_integral_value() else float(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | set):
+            return [plain(v) for v in value]
+        return value
+
+    return {k: plain(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def asset_pk(asset_id: str) -> str:
+    return f"ASSET#{asset_id}"
+
+
+def event_sk(event: ProvenanceEvent) -> str:
+    # Keyed by the fact, not by when it was sent: a fact re-sent after a crash is one item.
+    return f"EVENT#{hashlib.sha256(event.event_id.encode()).hexdigest()[:32]}"
+
+
+class ProvenanceStore:
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._ddb = dynamodb_client
+        self._table = table_name
+
+    # -- writing (the provenance function only) ---------------------------------------
+
+    def apply(self, event: ProvenanceEvent) -> ApplyResult:
+        """Record ``event`` and move the asset's state, atomically and at most once.
+
+        A redelivered event is a no-op ("duplicate"). An event whose transition is not
+        allowed from the current state (a late "published" after a takedown) is kept in
+        the audit trail but does not change the state ("out_of_order").
+        """
+        event_item = self._event_item(event, applied=True)
+        items: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": event_item,
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Update": self._meta_update(event)},
+        ]
+        items += [{"Put": {"TableName": self._table, "Item": v}} for v in self._variant_items(event)]
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+            return "applied"
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code", "None") for r in error.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return "duplicate"
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                try:
+                    self._ddb.put_item(
+                        TableName=self._table,
+                        Item=self._event_item(event, applied=False),
+                        ConditionExpression="attribute_not_exists(pk)",
+                    )
+                except ClientError as put_error:
+                    if put_error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                        raise
+                    return "duplicate"
+                return "out_of_order"
+            raise
+
+    def _event_item(self, event: ProvenanceEvent, *, applied: bool) -> dict[str, Any]:
+        body = event.model_dump(mode="json")
+        body["applied"] = applied
+        return {
+            "pk": {"S": asset_pk(event.asset_id)},
+            "sk": {"S": event_sk(event)},
+            **{k: _to_dynamo(v) for k, v in body.items() if v is not None},
+        }
+
+    def _meta_update(self, event: ProvenanceEvent) -> dict[str, Any]:
+        names = {"#status": "status", "#section": SECTION_BY_KIND[event.kind]}
+        values: dict[str, Any] = {
+            ":status": _to_dynamo(event.status),
+            ":at": _to_dynamo(event.at.isoformat()),
+            ":asset": _to_dynamo(event.asset_id),
+            ":section": _to_dynamo({**event.data, "actor": event.actor, "at": event.at.isoformat()}),
+        }
+        sets = ["#status = :status", "updated_at = :at", "asset_id = :asset", "#section = :section"]
+        if event.reason:
+            sets.append("reason = :reason")
+            values[":reason"] = _to_dynamo(event.reason)
+        if event.kind == "created":
+            sets.append("created_at = :at")
+            for index, name in enumerate(TOP_LEVEL_FROM_CREATION):
+                if event.data.get(name) is not None:
+                    names[f"#t{index}"] = name
+                    values[f":t{index}"] = _to_dynamo(event.data[name])
+                    sets.append(f"#t{index} = :t{index}")
+
+        allowed = ALLOWED_PREDECESSORS[event.status]
+        conditions = ["attribute_not_exists(pk)"] if None in allowed else []
+        for index, status in enumerate(sorted(s for s in allowed if s is not None)):
+            values[f":from{index}"] = _to_dynamo(status)
+            conditions.append(f"#status = :from{index}")
+        return {
+            "TableName": self._table,
+            "Key": {"pk": {"S": asset_pk(event.asset_id)}, "sk": {"S": "META"}},
+            "UpdateExpression": "SET " + ", ".join(sets),
+            "ConditionExpression": " OR ".join(conditions),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+    def _variant_items(self, event: ProvenanceEvent) -> list[dict[str, Any]]:
+        if event.kind != "published":
+            return []
+        return [
+            {
+                "pk": {"S": asset_pk(event.asset_id)},
+                "sk": {"S": f"VARIANT#{variant['key']}"},
+                "asset_id": {"S": event.asset_id},
+                "content_sha256": {"S": variant["sha256"]},
+                **{k: _to_dynamo(v) for k, v in variant.items() if k not in {"sha256"}},
+            }
+            for variant in event.data.get("variants", [])
+        ]
+
+    # -- reading ------------------------------------------------------------------------
+
+    def asset(self, asset_id: str) -> dict[str, Any] | None:
+        response = self._ddb.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": asset_pk(asset_id)}, "sk": {"S": "META"}},
+            ConsistentRead=True,
+        )
+        return _from_dynamo(response["Item"]) if "Item" in response else None
+
+    def history(self, asset_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :event)",
+            "ExpressionAttributeValues": {":pk": {"S": asset_pk(asset_id)}, ":event": {"S": "EVENT#"}},
+        }
+        while True:
+            response = self._ddb.query(**kwargs)
+            items += [_from_dynamo(i) for i in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                return sorted(items, key=lambda item: item.get("at", ""))
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def find_by_content_hash(self, sha256: str) -> list[dict[str, Any]]:
+        response = self._ddb.query(
+            TableName=self._table,
+            IndexName=CONTENT_HASH_INDEX,
+            KeyConditionExpression="content_sha256 = :h",
+            ExpressionAttributeValues={":h": {"S": sha256}},
+        )
+        return [_from_dynamo(i) for i in response.get("Items", [])]

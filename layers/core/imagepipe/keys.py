@@ -1,0 +1,73 @@
+"""The one owner of the S3 key layout and of the caching rules that go with it.
+
+originals bucket (private, never behind the CDN)::
+
+    uploads/{anything}                       dropped by uploaders, expires after 7 days
+    originals/{asset_id}.{ext}               canonical originals, immutable
+
+variants bucket (the CDN's origin)::
+
+    {public|private}/{asset_id}/{width}w.{hash16}.{ext}   immutable, content-hashed
+    {public|private}/{asset_id}/manifest.json             the asset's variant list
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import RejectedInputError
+from .models import Visibility
+
+UPLOADS_PREFIX = "uploads/"
+ORIGINALS_PREFIX = "originals/"
+VISIBILITY_PREFIXES: tuple[Visibility, ...] = ("public", "private")
+
+IMMUTABLE_CACHE_CONTROL: dict[Visibility, str] = {
+    "public": "public, max-age=31536000, immutable",
+    # CloudFront still caches these (the private cache policy has MinTTL > 0); shared
+    # caches between the viewer and CloudFront must not.
+    "private": "private, max-age=31536000, immutable",
+}
+MANIFEST_CACHE_CONTROL: dict[Visibility, str] = {
+    "public": "public, max-age=300",
+    "private": "private, max-age=300",
+}
+
+_ORIGINAL_KEY = re.compile(r"^originals/(?P<asset_id>[0-9a-f-]{36})\.(?P<ext>[a-z0-9]{2,5})$")
+_VARIANT_KEY = re.compile(
+    r"^(?P<visibility>public|private)/(?P<asset_id>[0-9a-f-]{36})/"
+    r"(?:(?P<width>\d+)w\.(?P<hash>[0-9a-f]{16})\.(?P<ext>avif|webp|jpg)|manifest\.json)$"
+)
+
+
+def original_key(asset_id: str, extension: str) -> str:
+    return f"{ORIGINALS_PREFIX}{asset_id}.{extension}"
+
+
+def asset_id_from_original_key(key: str) -> str:
+    match = _ORIGINAL_KEY.match(key)
+    if not match:
+        raise RejectedInputError("unexpected_key", f"{key!r} is not an originals/{{asset_id}}.{{ext}} key")
+    return match["asset_id"]
+
+
+def is_upload_key(key: str) -> bool:
+    return key.startswith(UPLOADS_PREFIX) and not key.endswith("/")
+
+
+def asset_prefix(visibility: Visibility, asset_id: str) -> str:
+    return f"{visibility}/{asset_id}/"
+
+
+def variant_key(visibility: Visibility, asset_id: str, width: int, sha256: str, extension: str) -> str:
+    return f"{asset_prefix(visibility, asset_id)}{width}w.{sha256[:16]}.{extension}"
+
+
+def manifest_key(visibility: Visibility, asset_id: str) -> str:
+    return f"{asset_prefix(visibility, asset_id)}manifest.json"
+
+
+def parse_variant_key(key: str) -> dict[str, str] | None:
+    """Split a variants-bucket key into its parts, or None when it is not one of ours."""
+    match = _VARIANT_KEY.match(key)
+    return {k: v for k, v in match.groupdict().items() if v is not None} if match else None

@@ -1,0 +1,227 @@
+"""The demo workload: a small mixed set of requests and uploads through the whole pipeline."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from ..adapters.provenance_store import ProvenanceStore
+from ..ids import derived_asset_id
+from ..imaging.generator import render
+from ..models import GenerationRequest
+from ..signed_urls import verify
+from ..stages import generate as generate_stage
+from ..stages import ingest as ingest_stage
+from . import gallery
+from .runtime import LocalRuntime
+from .stack import LocalStack
+
+TERMINAL = {"published", "review", "rejected", "taken_down"}
+
+GENERATION_REQUESTS = [
+    ("public landscape", dict(prompt="a calm mountain lake at sunrise, mist over the water", seed=7, width=1024,
+                              height=1024, requester="alice", visibility="public")),
+    ("private scene", dict(prompt="an old lighthouse on a rocky coast at dusk", seed=42, width=1280, height=832,
+                           requester="bob", visibility="private")),
+    ("wide public", dict(prompt="rolling green hills under a dramatic evening sky", seed=3, width=1536,
+                         height=1024, requester="alice", visibility="public")),
+    ("needs review", dict(prompt="a medieval weapon on display in a museum hall", seed=11, width=768,
+                          height=768, requester="carol", visibility="public")),
+    ("policy reject", dict(prompt="a nude figure on a beach", seed=5, width=512, height=512,
+                           requester="mallory", visibility="public")),
+]
+
+
+@dataclass(frozen=True)
+class Submitted:
+    label: str
+    asset_id: str
+    source: str
+
+
+def uploaded_photo(seed: int = 9) -> bytes:
+    """A JPEG like a phone would upload: EXIF with GPS and a rotation flag (both must not leak)."""
+    image = render("a wide valley with a river, seen from a hilltop", seed, 1200, 900)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° CW when displayed
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}  # GPS IFD
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+def submit(stack: LocalStack, work: Path) -> list[Submitted]:
+    sqs, s3 = stack.client("sqs"), stack.client("s3")
+    requests_queue = stack.function("generate").triggers[0].queue_url
+    bucket = stack.function("uploads").environment["ORIGINALS_BUCKET"]
+    submitted: list[Submitted] = []
+    for index, (label, fields) in enumerate(GENERATION_REQUESTS):
+        request = GenerationRequest(client_request_id=f"demo-{index}", model_id="local", **fields)
+        sqs.send_message(QueueUrl=requests_queue, MessageBody=request.model_dump_json())
+        asset_id = derived_asset_id(generate_stage.ACTOR, request.requester, request.client_request_id)
+        submitted.append(Submitted(label, asset_id, "generate"))
+    # A message no handler can parse: it must fail alone and end in the DLQ.
+    sqs.send_message(QueueUrl=requests_queue, MessageBody='{"prompt": "no requester", ')
+
+    uploads = {
+        "upload (phone JPEG with GPS)": ("uploads/dave/valley.jpg", uploaded_photo(), "public"),
+        "corrupt upload": ("uploads/erin/broken.png", (work / "broken.png").read_bytes(), "public"),
+        "not an image": ("uploads/erin/notes.png", b"these are my notes, not a picture\n" * 20, "private"),
+    }
+    for label, (key, body, visibility) in uploads.items():
+        requester = key.split("/")[1]
+        etag = s3.put_object(
+            Bucket=bucket, Key=key, Body=body, Metadata={"requester": requester, "visibility": visibility}
+        )["ETag"].strip('"')
+        submitted.append(Submitted(label, derived_asset_id(ingest_stage.ACTOR, bucket, key, etag), "upload"))
+    return submitted
+
+
+def broken_png(path: Path) -> None:
+    buffer = io.BytesIO()
+    render("truncated", 1, 400, 300).save(buffer, "PNG")
+    path.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+
+
+def sign_request(runtime: LocalRuntime, asset_id: str, requester: str) -> tuple[int, dict[str, Any]]:
+    event = function_url_event("GET", f"/assets/{asset_id}/urls", {"x-imagepipe-requester": requester})
+    response = runtime.invoke(runtime.stack.function("sign_url"), event)
+    return response["statusCode"], json.loads(response.get("body") or "{}")
+
+
+def function_url_event(method: str, path: str, headers: dict[str, str], body: str | None = None) -> dict[str, Any]:
+    """A Lambda Function URL (payload 2.0) request, as the URL's front end delivers it."""
+    now = time.time()
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "local.lambda-url.us-east-1.on.aws", "user-agent": "imagepipe-local", **headers},
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "local.lambda-url.us-east-1.on.aws",
+            "domainPrefix": "local",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
+                     "userAgent": "imagepipe-local"},
+            "requestId": f"local-{now}",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
+    sqs = stack.client("sqs")
+    found = []
+    for logical_id, attributes in stack.attributes.items():
+        if "QueueUrl" not in attributes or not attributes["QueueName"].removesuffix(".fifo").endswith("-dlq"):
+            continue
+        response = sqs.receive_message(QueueUrl=attributes["QueueUrl"], MaxNumberOfMessages=10, VisibilityTimeout=0)
+        for message in response.get("Messages", []):
+            found.append({"queue": attributes["QueueName"], "body": message["Body"][:200]})
+    return found
+
+
+def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted], out: Path) -> dict[str, Any]:
+    store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+    s3 = stack.client("s3")
+    variants_bucket = stack.function("derivatives").environment["VARIANTS_BUCKET"]
+    assets = []
+    for item in submitted:
+        record = store.asset(item.asset_id) or {"status": "missing"}
+        creation = record.get("creation", {})
+        entry: dict[str, Any] = {
+            "label": item.label,
+            "asset_id": item.asset_id,
+            "source": item.source,
+            "status": record["status"],
+            "reason": record.get("reason"),
+            "detail": record.get("rejection", {}).get("detail"),
+            "visibility": record.get("visibility") or record.get("rejection", {}).get("visibility"),
+            "requester": record.get("requester") or record.get("rejection", {}).get("requester"),
+            "model_id": creation.get("model_id"),
+            "prompt": creation.get("prompt") or record.get("rejection", {}).get("prompt"),
+            "seed": creation.get("seed"),
+            "content_sha256": record.get("content_sha256"),
+            "moderation": record.get("moderation"),
+            "variants": [],
+        }
+        publication = record.get("publication")
+        if publication:
+            entry["manifest_key"] = publication["manifest_key"]
+            for variant in publication["variants"]:
+                body = s3.get_object(Bucket=variants_bucket, Key=variant["key"])
+                local = out / variant["key"]
+                local.parent.mkdir(parents=True, exist_ok=True)
+                local.write_bytes(body["Body"].read())
+                entry["variants"].append(
+                    {k: variant[k] for k in ("key", "width", "height", "format", "bytes", "content_type")}
+                    | {"cache_control": body.get("CacheControl")}
+                )
+            manifest = s3.get_object(Bucket=variants_bucket, Key=publication["manifest_key"])["Body"].read()
+            (out / publication["manifest_key"]).write_bytes(manifest)
+            status, urls = sign_request(runtime, item.asset_id, entry["requester"])
+            if status == 200 and urls["signed"]:
+                url = urls["variants"][0]["url"]
+                entry["signed_url"] = url
+                entry["signed_url_check"] = {
+                    "signature": verify(url, stack.public_keys).reason or "valid",
+                    "tampered": verify(url.replace("Expires=", "Expires=9"), stack.public_keys).reason,
+                    "other_requester_status": sign_request(runtime, item.asset_id, "mallory")[0],
+                }
+        elif record["status"] == "review":
+            entry["sign_status"] = sign_request(runtime, item.asset_id, entry["requester"] or "")[0]
+        assets.append(entry)
+    return {"assets": assets, "dead_letters": dead_letters(stack)}
+
+
+def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float = 600) -> dict[str, Any]:
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    broken_png(out / "broken.png")
+    started = time.monotonic()
+    submitted = submit(stack, out)
+    (out / "broken.png").unlink()
+    drained = runtime.drain(timeout=timeout)
+    summary = collect(stack, runtime, submitted, out)
+    summary["drained"] = drained
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["invocations"] = {k: vars(v) for k, v in runtime.stats.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    (out / "index.html").write_text(gallery.render(summary))
+    return summary
+
+
+def table(summary: dict[str, Any]) -> str:
+    rows = [("asset", "what", "status", "reason / variants")]
+    for asset in summary["assets"]:
+        if asset["variants"]:
+            formats = sorted({v["format"] for v in asset["variants"]})
+            widths = sorted({v["width"] for v in asset["variants"]})
+            total = sum(v["bytes"] for v in asset["variants"])
+            what = f"{len(asset['variants'])} variants {'/'.join(formats)} @ {','.join(map(str, widths))}w, {total / 1024:.0f} KiB"
+            if asset.get("signed_url"):
+                what += f"; signed URL {asset['signed_url_check']['signature']}"
+        else:
+            what = asset["reason"] or ""
+        rows.append((asset["asset_id"][:8], asset["label"], asset["status"], what))
+    widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for letter in summary["dead_letters"]:
+        lines.append(f"dead letter in {letter['queue']}: {letter['body'][:60]}")
+    return "\n".join(lines)

@@ -1,0 +1,110 @@
+"""The embedded AWS (moto server on loopback) and how other commands find a running one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from moto.server import ThreadedMotoServer
+
+from .stack import LocalStack
+
+STATE_FILE = Path(".imagepipe") / "local.json"
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The project root: $IMAGEPIPE_ROOT, or the nearest directory above holding template.yaml."""
+    if os.environ.get("IMAGEPIPE_ROOT"):
+        return Path(os.environ["IMAGEPIPE_ROOT"]).resolve()
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "template.yaml").is_file():
+            return candidate
+    raise FileNotFoundError("no template.yaml here or above; run from the project or set IMAGEPIPE_ROOT")
+
+
+class EmbeddedAws:
+    """moto server in a thread on 127.0.0.1, on a free port unless one is given."""
+
+    def __init__(self, port: int = 0) -> None:
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    endpoint_url: str
+    edge_url: str | None
+    pid: int
+
+
+def _reachable(url: str) -> bool:
+    host, port = url.removeprefix("http://").split(":")
+    with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=0.5):
+        return True
+    return False
+
+
+def running_stack(root: Path) -> RunningStack | None:
+    path = root / STATE_FILE
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not _reachable(state["endpoint_url"]):
+        return None
+    return RunningStack(state["endpoint_url"], state.get("edge_url"), int(state["pid"]))
+
+
+@contextlib.contextmanager
+def recorded(root: Path, endpoint_url: str, edge_url: str | None = None) -> Iterator[None]:
+    path = root / STATE_FILE
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps({"endpoint_url": endpoint_url, "edge_url": edge_url, "pid": os.getpid()}))
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def use_endpoint(endpoint_url: str) -> None:
+    """Point this process's boto3 clients at the embedded AWS."""
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint_url,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+    )
+
+
+@contextlib.contextmanager
+def stack(root: Path, *, reuse_running: bool = True) -> Iterator[tuple[LocalStack, bool]]:
+    """A deployed local stack: the running one if any (owned=False), else a one-shot (owned=True)."""
+    running = running_stack(root) if reuse_running else None
+    if running is not None:
+        use_endpoint(running.endpoint_url)
+        yield LocalStack(root, endpoint_url=running.endpoint_url).deploy(), False
+        return
+    aws = EmbeddedAws()
+    endpoint = aws.start()
+    use_endpoint(endpoint)
+    try:
+        yield LocalStack(root, endpoint_url=endpoint).deploy(), True
+    finally:
+        aws.stop()

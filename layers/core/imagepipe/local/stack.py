@@ -1,0 +1,330 @@
+"""Creates the resources of template.yaml on an AWS endpoint (moto server) and describes its functions.
+
+Resources are created lazily, in dependency order: resolving ``!Ref X`` or ``!GetAtt X.Y``
+creates X first. Types that only matter in AWS (IAM, log groups, bucket and queue
+policies, cache policies) get a placeholder id.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from ..signed_urls import generate_key_pair
+from . import template as cfn
+
+SIGNING_SECRET = "SigningKeySecret"
+PUBLIC_KEY = "CloudFrontPublicKey"
+LOCAL_STACK_NAME = "imagepipe-local"
+REGION = "us-east-1"
+
+
+def samconfig_overrides(root: Path, environment: str) -> dict[str, str]:
+    """``parameter_overrides`` of one samconfig.toml environment, as a dict."""
+    path = root / "samconfig.toml"
+    if not path.is_file():
+        return {}
+    config = tomllib.loads(path.read_text())
+    raw = config.get(environment, {}).get("deploy", {}).get("parameters", {}).get("parameter_overrides", "")
+    pairs = shlex.split(raw) if isinstance(raw, str) else list(raw)
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+@dataclass(frozen=True)
+class SqsTrigger:
+    queue_url: str
+    queue_arn: str
+    batch_size: int
+    report_failures: bool
+
+
+@dataclass
+class LocalFunction:
+    logical_id: str
+    name: str
+    code_dir: Path
+    handler: str
+    timeout: int
+    memory_mb: int
+    environment: dict[str, str]
+    triggers: list[SqsTrigger] = field(default_factory=list)
+    has_url: bool = False
+
+
+class LocalStack:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        endpoint_url: str | None,
+        stack_name: str = LOCAL_STACK_NAME,
+        region: str = REGION,
+        parameters: dict[str, str] | None = None,
+    ) -> None:
+        self.root = root
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.stack_name = stack_name
+        self.template = cfn.load(root / "template.yaml")
+        self._resources: dict[str, dict[str, Any]] = self.template["Resources"]
+        self._session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region
+        )
+        self._overrides = {**samconfig_overrides(root, "local"), **(parameters or {})}
+        self.physical: dict[str, str] = {}
+        self.attributes: dict[str, dict[str, str]] = {}
+        self.functions: dict[str, LocalFunction] = {}
+        self.public_keys: dict[str, str] = {}
+        self._private_key_pem = ""
+        self._resolve: cfn.Resolver | None = None
+
+    def client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.endpoint_url)
+
+    # -- deploying -----------------------------------------------------------------------
+
+    def deploy(self) -> LocalStack:
+        """Create what is missing and describe everything; safe to repeat on a running endpoint."""
+        self._resolve = cfn.Resolver(
+            self.template,
+            self._parameters(),
+            region=self.region,
+            stack_name=self.stack_name,
+            ref=self._ref,
+            attr=self._attr,
+        )
+        for logical_id in self._resources:
+            self._ref(logical_id)
+        self._install_signing_key()
+        self.functions = {
+            logical_id: self._function(logical_id, spec)
+            for logical_id, spec in self._resources.items()
+            if spec["Type"] == "AWS::Serverless::Function"
+        }
+        return self
+
+    def _parameters(self) -> dict[str, str]:
+        values = {**cfn.parameter_defaults(self.template), **self._overrides}
+        ssm = self.client("ssm")
+        for name, spec in self.template.get("Parameters", {}).items():
+            if not str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
+                continue
+            try:
+                values[name] = ssm.get_parameter(Name=values[name])["Parameter"]["Value"]
+            except ssm.exceptions.ParameterNotFound:
+                # The step `imagepipe keys` does before a real deploy: a fresh key pair.
+                self._private_key_pem, public_pem = generate_key_pair()
+                ssm.put_parameter(Name=values[name], Value=public_pem, Type="String")
+                values[name] = public_pem
+        return values
+
+    def _ref(self, logical_id: str) -> str:
+        if logical_id not in self.physical:
+            if logical_id not in self._resources:
+                raise KeyError(f"template.yaml has no resource or parameter {logical_id!r}")
+            self.physical[logical_id] = "(creating)"
+            spec = self._resources[logical_id]
+            creator = getattr(self, "_create_" + spec["Type"].replace("::", "_"), None)
+            props = self._resolve(spec.get("Properties", {})) if creator else {}
+            self.physical[logical_id] = creator(logical_id, props) if creator else f"local-{logical_id}"
+        return self.physical[logical_id]
+
+    def _attr(self, logical_id: str, name: str) -> str:
+        self._ref(logical_id)
+        try:
+            return self.attributes[logical_id][name]
+        except KeyError:
+            return f"local-{logical_id}-{name}"
+
+    def _create_AWS_SQS_Queue(self, logical_id: str, props: dict[str, Any]) -> str:
+        attributes = {
+            key: json.dumps(value) if isinstance(value, dict) else str(value).lower() if isinstance(value, bool) else str(value)
+            for key, value in props.items()
+            if key in {"FifoQueue", "ContentBasedDeduplication", "VisibilityTimeout", "RedrivePolicy",
+                       "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"}
+        }
+        name = props.get("QueueName", f"{self.stack_name}-{logical_id}")
+        sqs = self.client("sqs")
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.attributes[logical_id] = {"Arn": arn, "QueueName": name, "QueueUrl": url}
+        return url
+
+    def _create_AWS_S3_Bucket(self, logical_id: str, props: dict[str, Any]) -> str:
+        name = props.get("BucketName", f"{self.stack_name}-{logical_id}".lower())
+        s3 = self.client("s3")
+        try:
+            s3.create_bucket(Bucket=name)
+        except s3.exceptions.BucketAlreadyOwnedByYou:
+            pass
+        self.attributes[logical_id] = {
+            "Arn": f"arn:aws:s3:::{name}",
+            "DomainName": f"{name}.s3.amazonaws.com",
+            "RegionalDomainName": f"{name}.s3.{self.region}.amazonaws.com",
+        }
+        queue_configs = props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+        if queue_configs:
+            s3.put_bucket_notification_configuration(
+                Bucket=name,
+                NotificationConfiguration={
+                    "QueueConfigurations": [
+                        {
+                            "QueueArn": config["Queue"],
+                            "Events": [config["Event"]],
+                            **(
+                                {"Filter": {"Key": {"FilterRules": config["Filter"]["S3Key"]["Rules"]}}}
+                                if "Filter" in config
+                                else {}
+                            ),
+                        }
+                        for config in queue_configs
+                    ]
+                },
+            )
+        return name
+
+    def _create_AWS_DynamoDB_Table(self, logical_id: str, props: dict[str, Any]) -> str:
+        name = props.get("TableName", f"{self.stack_name}-{logical_id}")
+        ddb = self.client("dynamodb")
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "KeySchema": props["KeySchema"],
+            "AttributeDefinitions": props["AttributeDefinitions"],
+            "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+        }
+        if props.get("GlobalSecondaryIndexes"):
+            kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+        try:
+            ddb.create_table(**kwargs)
+        except ddb.exceptions.ResourceInUseException:
+            pass
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            ddb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl["AttributeName"]}
+            )
+        self.attributes[logical_id] = {"Arn": f"arn:aws:dynamodb:{self.region}:123456789012:table/{name}"}
+        return name
+
+    def _create_AWS_SecretsManager_Secret(self, logical_id: str, props: dict[str, Any]) -> str:
+        name = props.get("Name", f"{self.stack_name}/{logical_id}")
+        secrets = self.client("secretsmanager")
+        try:
+            return secrets.create_secret(Name=name, SecretString="{}")["ARN"]
+        except secrets.exceptions.ResourceExistsException:
+            return secrets.describe_secret(SecretId=name)["ARN"]
+
+    def _create_AWS_CloudFront_PublicKey(self, logical_id: str, props: dict[str, Any]) -> str:
+        config = props["PublicKeyConfig"]
+        cloudfront = self.client("cloudfront")
+        for item in cloudfront.list_public_keys().get("PublicKeyList", {}).get("Items", []):
+            if item["Name"] == config["Name"]:
+                key_id = item["Id"]
+                break
+        else:
+            key_id = cloudfront.create_public_key(
+                PublicKeyConfig={
+                    "CallerReference": config.get("CallerReference", logical_id),
+                    "Name": config["Name"],
+                    "EncodedKey": config["EncodedKey"],
+                    "Comment": config.get("Comment", ""),
+                }
+            )["PublicKey"]["Id"]
+        self.public_keys[key_id] = config["EncodedKey"]
+        return key_id
+
+    def _create_AWS_CloudFront_KeyGroup(self, logical_id: str, props: dict[str, Any]) -> str:
+        config = props["KeyGroupConfig"]
+        cloudfront = self.client("cloudfront")
+        for item in cloudfront.list_key_groups().get("KeyGroupList", {}).get("Items", []):
+            if item["KeyGroup"]["KeyGroupConfig"]["Name"] == config["Name"]:
+                return item["KeyGroup"]["Id"]
+        return cloudfront.create_key_group(
+            KeyGroupConfig={"Name": config["Name"], "Items": config["Items"], "Comment": config.get("Comment", "")}
+        )["KeyGroup"]["Id"]
+
+    def _create_AWS_CloudFront_Distribution(self, logical_id: str, props: dict[str, Any]) -> str:
+        config = props["DistributionConfig"]
+        cloudfront = self.client("cloudfront")
+        comment = config.get("Comment", logical_id)
+        existing = cloudfront.list_distributions().get("DistributionList", {}).get("Items", [])
+        found = next((d for d in existing if d.get("Comment") == comment), None)
+        if found is None:
+            origins = config["Origins"]
+            found = cloudfront.create_distribution(
+                DistributionConfig={
+                    "CallerReference": f"{self.stack_name}-{logical_id}",
+                    "Comment": comment,
+                    "Enabled": True,
+                    "Origins": {
+                        "Quantity": len(origins),
+                        "Items": [
+                            {"Id": o["Id"], "DomainName": o["DomainName"], "S3OriginConfig": {"OriginAccessIdentity": ""}}
+                            for o in origins
+                        ],
+                    },
+                    "DefaultCacheBehavior": {
+                        "TargetOriginId": config["DefaultCacheBehavior"]["TargetOriginId"],
+                        "ViewerProtocolPolicy": config["DefaultCacheBehavior"]["ViewerProtocolPolicy"],
+                    },
+                }
+            )["Distribution"]
+        self.attributes[logical_id] = {"DomainName": found["DomainName"], "Id": found["Id"]}
+        return found["Id"]
+
+    def _install_signing_key(self) -> None:
+        """What `imagepipe keys install` does after a real deploy: the private key into the secret."""
+        if not self._private_key_pem or SIGNING_SECRET not in self.physical:
+            return
+        self.client("secretsmanager").put_secret_value(
+            SecretId=self.physical[SIGNING_SECRET],
+            SecretString=json.dumps({"private_key_pem": self._private_key_pem, "key_id": self.physical[PUBLIC_KEY]}),
+        )
+
+    # -- functions -----------------------------------------------------------------------
+
+    def _function(self, logical_id: str, spec: dict[str, Any]) -> LocalFunction:
+        defaults = self.template.get("Globals", {}).get("Function", {})
+        props = {**defaults, **spec.get("Properties", {})}
+        environment = {
+            **defaults.get("Environment", {}).get("Variables", {}),
+            **spec.get("Properties", {}).get("Environment", {}).get("Variables", {}),
+        }
+        arn_to_url = {a["Arn"]: a["QueueUrl"] for a in self.attributes.values() if "QueueUrl" in a}
+        triggers = []
+        for event in spec.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") != "SQS":
+                continue
+            event_props = self._resolve(event["Properties"])
+            triggers.append(
+                SqsTrigger(
+                    queue_url=arn_to_url[event_props["Queue"]],
+                    queue_arn=event_props["Queue"],
+                    batch_size=int(event_props.get("BatchSize", 10)),
+                    report_failures="ReportBatchItemFailures" in event_props.get("FunctionResponseTypes", []),
+                )
+            )
+        return LocalFunction(
+            logical_id=logical_id,
+            name=str(self._resolve(props.get("FunctionName", f"{self.stack_name}-{logical_id}"))),
+            code_dir=self.root / str(props["CodeUri"]),
+            handler=str(props.get("Handler", "app.lambda_handler")),
+            timeout=int(props.get("Timeout", 3)),
+            memory_mb=int(props.get("MemorySize", 128)),
+            environment={k: str(v) for k, v in self._resolve(environment).items()},
+            triggers=triggers,
+            has_url="FunctionUrlConfig" in props,
+        )
+
+    def function(self, short_name: str) -> LocalFunction:
+        """A function by its directory name (``generate``, ``sign_url``) or logical id."""
+        for fn in self.functions.values():
+            if short_name in {fn.logical_id, fn.code_dir.name, fn.code_dir.name.replace("_", "-")}:
+                return fn
+        raise KeyError(f"no function {short_name!r}; known: {sorted(f.code_dir.name for f in self.functions.values())}")

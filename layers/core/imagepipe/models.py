@@ -1,0 +1,119 @@
+"""Domain models shared by every stage (pydantic v2, no AWS imports)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Visibility = Literal["public", "private"]
+ImageFormat = Literal["avif", "webp", "jpeg"]
+AssetStatus = Literal[
+    "created",  # original stored, awaiting moderation
+    "review",  # waiting for a human decision
+    "approved",  # moderation passed, derivatives pending
+    "published",  # derivatives and manifest written
+    "rejected",  # refused by a policy, a moderator or validation; never derived
+    "taken_down",  # withdrawn after publication
+]
+EventKind = Literal["created", "moderated", "published", "rejected", "reviewed", "taken_down"]
+
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+
+REQUESTER_PATTERN = r"^[A-Za-z0-9._@:+-]{1,128}$"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GenerationRequest(_Strict):
+    """What a client drops onto the generate-requests queue."""
+
+    prompt: str = Field(min_length=1, max_length=1024)
+    negative_prompt: str | None = Field(default=None, max_length=1024)
+    model_id: str = Field(default="local", min_length=1, max_length=128)
+    width: int = Field(default=1024, ge=256, le=2048, multiple_of=16)
+    height: int = Field(default=1024, ge=256, le=2048, multiple_of=16)
+    seed: int = Field(default=0, ge=0, le=2_147_483_646)
+    requester: str = Field(pattern=REQUESTER_PATTERN)
+    visibility: Visibility = "private"
+    client_request_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+
+
+class OriginalInfo(_Strict):
+    """The canonical original of an asset as stored in the originals bucket."""
+
+    asset_id: str
+    key: str
+    content_type: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+    visibility: Visibility
+    requester: str
+    source: Literal["generated", "upload"]
+    review_required: bool = False
+
+
+class Variant(_Strict):
+    key: str
+    width: int
+    height: int
+    format: ImageFormat
+    content_type: str
+    bytes: int
+    sha256: str
+    quality: int | None = None
+
+
+class Manifest(_Strict):
+    """Per-asset JSON a page reads to build <picture>/srcset without listing the bucket."""
+
+    asset_id: str
+    visibility: Visibility
+    width: int
+    height: int
+    digital_source_type: str = DIGITAL_SOURCE_TYPE
+    variants: tuple[Variant, ...]
+    created_at: datetime
+
+
+class DerivativesJob(_Strict):
+    """Message on the derivatives queue: an approved original to derive."""
+
+    asset_id: str
+    original_key: str
+    visibility: Visibility
+
+
+class ReviewTask(_Strict):
+    """Message on the review queue: an original that needs a human decision."""
+
+    asset_id: str
+    original_key: str
+    visibility: Visibility
+    reasons: tuple[str, ...]
+
+
+class ProvenanceEvent(_Strict):
+    """One fact about an asset, sent by a stage to the provenance FIFO queue.
+
+    ``event_id`` is deterministic for a given fact (asset + stage + attempt-independent data),
+    so a redelivered message is recorded once.
+    """
+
+    event_id: str = Field(min_length=1, max_length=200)
+    asset_id: str
+    kind: EventKind
+    actor: str
+    at: datetime = Field(default_factory=utc_now)
+    status: AssetStatus
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)

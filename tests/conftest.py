@@ -1,0 +1,60 @@
+"""Shared fixtures: AWS in-process (moto) with every resource built from template.yaml."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.pop("AWS_ENDPOINT_URL", None)  # unit and integration tests never leave the process
+
+from moto import mock_aws  # noqa: E402 - after the environment is safe
+
+from imagepipe import wiring  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+# Powertools loggers keep the stream they were created with: give them one that stays open.
+FUNCTION_LOG = open(os.devnull, "w")  # noqa: SIM115
+
+
+@pytest.fixture
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    saved = dict(os.environ)
+    wiring.reset()
+    with mock_aws():
+        yield
+    wiring.reset()
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture
+def stack(aws: None):
+    """The template's buckets, queues, tables, secret and keys, created in in-process moto."""
+    from imagepipe.local.stack import LocalStack
+
+    return LocalStack(ROOT, endpoint_url=None).deploy()
+
+
+@pytest.fixture
+def runtime(stack):
+    """The real handlers, invoked as Lambda's SQS event source mappings would."""
+    from imagepipe.local.runtime import LocalRuntime
+
+    return LocalRuntime(stack, log=FUNCTION_LOG)
+
+
+@pytest.fixture
+def log_sink() -> io.StringIO:
+    return io.StringIO()

@@ -1,0 +1,273 @@
+"""The whole pipeline in-process: template.yaml resources on moto, the real handlers, real SQS payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.ids import derived_asset_id
+from imagepipe.imaging.generator import render
+from imagepipe.local.demo import function_url_event
+from imagepipe.local.runtime import sqs_record
+from imagepipe.models import GenerationRequest
+from imagepipe.signed_urls import verify
+
+
+def env(stack, name: str) -> str:
+    for fn in stack.functions.values():
+        if name in fn.environment:
+            return fn.environment[name]
+    raise KeyError(name)
+
+
+def request(**overrides) -> GenerationRequest:
+    fields = dict(prompt="a calm mountain lake at sunrise", seed=7, width=512, height=384, requester="alice",
+                  visibility="public", client_request_id="req-1", model_id="local")
+    return GenerationRequest(**(fields | overrides))
+
+
+def submit(stack, *requests: GenerationRequest) -> list[str]:
+    sqs = stack.client("sqs")
+    url = stack.function("generate").triggers[0].queue_url
+    for r in requests:
+        sqs.send_message(QueueUrl=url, MessageBody=r.model_dump_json())
+    return [derived_asset_id("generate", r.requester, r.client_request_id) for r in requests]
+
+
+def provenance(stack) -> ProvenanceStore:
+    return ProvenanceStore(stack.client("dynamodb"), env(stack, "PROVENANCE_TABLE"))
+
+
+def variant_objects(stack, prefix: str) -> dict[str, dict]:
+    s3 = stack.client("s3")
+    bucket = env(stack, "VARIANTS_BUCKET")
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"]) for o in listing}
+
+
+def sign(runtime, asset_id: str, requester: str) -> tuple[int, dict]:
+    response = runtime.invoke(
+        runtime.stack.function("sign_url"),
+        function_url_event("GET", f"/assets/{asset_id}/urls", {"x-imagepipe-requester": requester}),
+    )
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_public_generation_is_published_with_exact_headers_and_full_provenance(stack, runtime):
+    """GIVEN a public generation request WHEN the pipeline drains THEN every variant is stored under
+    its content hash with exact Content-Type and immutable Cache-Control, the manifest lists them,
+    and the provenance table holds the chain created -> moderated -> published, indexed by hash."""
+    (asset_id,) = submit(stack, request())
+    assert runtime.drain(timeout=120)
+
+    record = provenance(stack).asset(asset_id)
+    assert record["status"] == "published"
+    assert record["creation"]["model_id"] == "local" and record["creation"]["seed"] == 7
+    assert record["moderation"]["verdict"] == "approve"
+    objects = variant_objects(stack, f"public/{asset_id}/")
+    manifest = json.loads(objects.pop(f"public/{asset_id}/manifest.json")["Body"].read())
+    assert {v["key"] for v in manifest["variants"]} == set(objects)
+    assert {(v["width"], v["format"]) for v in manifest["variants"]} == {
+        (w, f) for w in (320, 512) for f in ("avif", "webp", "jpeg")
+    }
+    for variant in manifest["variants"]:
+        obj = objects[variant["key"]]
+        body = obj["Body"].read()
+        assert obj["ContentType"] == {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}[variant["format"]]
+        assert obj["CacheControl"] == "public, max-age=31536000, immutable"
+        assert obj["ContentLength"] == len(body) == variant["bytes"]
+        digest = hashlib.sha256(body).hexdigest()
+        assert digest == variant["sha256"] and digest[:16] in variant["key"]
+        assert Image.open(io.BytesIO(body)).size == (variant["width"], variant["height"])
+    kinds = [e["kind"] for e in provenance(stack).history(asset_id)]
+    assert kinds == ["created", "moderated", "published"]
+    hits = provenance(stack).find_by_content_hash(manifest["variants"][0]["sha256"])
+    assert [h["asset_id"] for h in hits] == [asset_id]
+    original = provenance(stack).find_by_content_hash(record["content_sha256"])
+    assert [h["sk"] for h in original] == ["META"]
+
+
+def test_private_asset_gets_signed_urls_only_for_its_requester(stack, runtime):
+    """GIVEN a published private asset THEN sign-url returns CloudFront URLs whose RSA signature
+    verifies against the key group's public key, tampering breaks them, and another caller
+    is told the asset does not exist."""
+    (asset_id,) = submit(stack, request(visibility="private", requester="bob", client_request_id="p-1"))
+    assert runtime.drain(timeout=120)
+    objects = variant_objects(stack, f"private/{asset_id}/")
+    assert objects and all(o["CacheControl"].startswith("private,") for o in objects.values())
+    assert not variant_objects(stack, f"public/{asset_id}/")
+
+    status, body = sign(runtime, asset_id, "bob")
+    assert status == 200 and body["signed"] is True
+    url = body["variants"][0]["url"]
+    assert url.startswith(f"https://{env(stack, 'CDN_DOMAIN')}/private/{asset_id}/")
+    assert verify(url, stack.public_keys).ok
+    assert verify(url.replace("320w", "640w"), stack.public_keys).reason == "bad signature"
+    assert sign(runtime, asset_id, "mallory")[0] == 404
+    assert sign(runtime, "not-an-id", "bob")[0] == 400
+
+
+def test_prompt_policy_rejects_before_any_model_call(stack, runtime, monkeypatch):
+    """GIVEN a prompt with a blocked term THEN the asset is recorded rejected with its reason,
+    no model is called, no original is stored and nothing is derived."""
+    from imagepipe.generation.local import LocalImageModel
+
+    monkeypatch.setattr(LocalImageModel, "generate", lambda *a, **k: pytest.fail("model called"))
+    (asset_id,) = submit(stack, request(prompt="a n.u.d.e figure", client_request_id="bad-1"))
+    assert runtime.drain(timeout=60)
+    record = provenance(stack).asset(asset_id)
+    assert (record["status"], record["reason"]) == ("rejected", "prompt_policy")
+    s3 = stack.client("s3")
+    assert s3.list_objects_v2(Bucket=env(stack, "ORIGINALS_BUCKET"), Prefix="originals/").get("KeyCount") == 0
+    assert not variant_objects(stack, "")
+
+
+def test_review_prompt_waits_for_a_human_and_cannot_be_signed(stack, runtime):
+    """GIVEN a prompt with a review term THEN moderation sends the asset to the review queue,
+    nothing is derived, and sign-url refuses it with 409."""
+    (asset_id,) = submit(stack, request(prompt="an antique weapon in a museum", client_request_id="rev-1"))
+    assert runtime.drain(timeout=120)
+    record = provenance(stack).asset(asset_id)
+    assert record["status"] == "review" and "prompt_review:weapon" in record["moderation"]["reasons"]
+    review = stack.client("sqs").receive_message(QueueUrl=env(stack, "REVIEW_QUEUE_URL"))["Messages"]
+    assert json.loads(review[0]["Body"])["asset_id"] == asset_id
+    assert not variant_objects(stack, "")
+    assert sign(runtime, asset_id, "alice")[0] == 409
+
+
+def test_bad_records_fail_alone_and_the_rest_of_the_batch_succeeds(stack, runtime):
+    """GIVEN one SQS batch with a good request, a body that is not JSON and one with invalid
+    fields WHEN the generate handler runs THEN exactly the two bad records are reported as
+    failures (so SQS retries them and then dead-letters them) and the good one is done."""
+    good = request(client_request_id="ok-1")
+    bodies = [good.model_dump_json(), '{"prompt": "x", ', json.dumps({"prompt": "x", "requester": "a b"})]
+    messages = [
+        {"MessageId": f"m{i}", "ReceiptHandle": f"r{i}", "Body": b, "Attributes": {"ApproximateReceiveCount": "1"}}
+        for i, b in enumerate(bodies)
+    ]
+    fn = stack.function("generate")
+    result = runtime.invoke(fn, {"Records": [sqs_record(m, fn.triggers[0].queue_arn, "us-east-1") for m in messages]})
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["m1", "m2"]
+    key = f"originals/{derived_asset_id('generate', 'alice', 'ok-1')}.png"
+    assert stack.client("s3").head_object(Bucket=env(stack, "ORIGINALS_BUCKET"), Key=key)["ContentType"] == "image/png"
+
+
+def test_malformed_messages_end_in_the_dead_letter_queue(stack, runtime):
+    """GIVEN a message no handler can parse WHEN the pipeline drains THEN it is retried up to
+    maxReceiveCount and lands in the queue's DLQ, not lost and not blocking others."""
+    sqs = stack.client("sqs")
+    sqs.send_message(QueueUrl=stack.function("generate").triggers[0].queue_url, MessageBody="not json")
+    submit(stack, request(client_request_id="fine"))
+    assert runtime.drain(timeout=120)
+    dlq = env(stack, "PROVENANCE_QUEUE_URL").replace("provenance.fifo", "generate-requests-dlq")
+    bodies = [m["Body"] for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])]
+    assert bodies == ["not json"]
+
+
+def jpeg_with_gps(width: int = 700, height: int = 500) -> bytes:
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}
+    buffer = io.BytesIO()
+    render("valley", 3, width, height).save(buffer, "JPEG", quality=90, exif=exif)
+    return buffer.getvalue()
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A small, valid PNG stream that declares a huge canvas: its pixels are one zlib'd run of zeros."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * (1 << 20), 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def test_uploads_are_validated_each_bad_file_rejected_with_its_reason(stack, runtime):
+    """GIVEN uploads of a real JPEG, a truncated PNG, a text file and a PNG declaring 50,000² pixels
+    THEN the JPEG is published without its GPS EXIF, each bad file is recorded as rejected with
+    its own reason, nothing of theirs reaches the variants bucket, and the good upload is removed
+    from uploads/ once it is an original."""
+    s3 = stack.client("s3")
+    bucket = env(stack, "ORIGINALS_BUCKET")
+    good = jpeg_with_gps()
+    buffer = io.BytesIO()
+    render("x", 1, 320, 256).save(buffer, "PNG")
+    files = {
+        "uploads/dave/good.jpg": (good, None),
+        "uploads/dave/cut.png": (buffer.getvalue()[:2000], "truncated"),
+        "uploads/dave/notes.png": (b"hello, not an image" * 10, "not_an_image"),
+        "uploads/dave/bomb.png": (png_bomb(50_000, 50_000), "too_many_pixels"),
+    }
+    ids = {}
+    for key, (body, _) in files.items():
+        etag = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"requester": "dave", "visibility": "public"})["ETag"]
+        ids[key] = derived_asset_id("uploads", bucket, key, etag.strip('"'))
+    assert runtime.drain(timeout=120)
+
+    store = provenance(stack)
+    for key, (_, reason) in files.items():
+        record = store.asset(ids[key])
+        if reason is None:
+            assert record["status"] == "published"
+        else:
+            assert (record["status"], record["reason"]) == ("rejected", reason), key
+            assert not variant_objects(stack, f"public/{ids[key]}/")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="uploads/dave/good.jpg").get("KeyCount") == 0
+    published = variant_objects(stack, f"public/{ids['uploads/dave/good.jpg']}/")
+    jpeg = next(o for k, o in published.items() if k.endswith(".jpg"))
+    assert not Image.open(io.BytesIO(jpeg["Body"].read())).getexif().get_ifd(0x8825)
+
+
+def test_a_redelivered_request_makes_one_asset_and_one_model_call(stack, runtime, monkeypatch):
+    """GIVEN the same request delivered twice (SQS is at-least-once) THEN the model runs once,
+    one original exists and provenance records a single creation."""
+    from imagepipe.generation.local import LocalImageModel
+
+    calls = []
+    real = LocalImageModel.generate
+    monkeypatch.setattr(LocalImageModel, "generate", lambda self, spec: calls.append(spec) or real(self, spec))
+    asset_id, again = submit(stack, request(client_request_id="twice"), request(client_request_id="twice"))
+    assert asset_id == again
+    assert runtime.drain(timeout=120)
+    assert len(calls) == 1
+    assert [e["kind"] for e in provenance(stack).history(asset_id)] == ["created", "moderated", "published"]
+
+
+def test_moderation_fails_closed(stack, runtime, monkeypatch):
+    """GIVEN a moderation backend that errors THEN the record fails and is retried, and on the
+    last attempt the asset goes to human review; it is never approved or derived."""
+    from imagepipe.errors import ModerationError
+    from imagepipe.moderation.local_classifier import OpenNsfwModeration
+
+    def broken(self, image):
+        raise ModerationError("classifier unavailable")
+
+    monkeypatch.setattr(OpenNsfwModeration, "classify", broken)
+    (asset_id,) = submit(stack, request(client_request_id="mod-down"))
+    assert runtime.drain(timeout=120)
+    record = provenance(stack).asset(asset_id)
+    assert record["status"] == "review"
+    assert any(r.startswith("moderation_unavailable") for r in record["moderation"]["reasons"])
+    assert not variant_objects(stack, "")
+
+
+def test_s3_test_events_and_foreign_keys_publish_nothing(stack, runtime):
+    """GIVEN the s3:TestEvent S3 sends on setup and an event for a key outside originals/
+    THEN the test event is skipped and the foreign key fails alone (to the DLQ), nothing moves."""
+    fn = stack.function("moderate")
+    foreign = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "b"}, "object": {"key": "etc%2Fpasswd", "eTag": "x"}}}]}
+    messages = [
+        {"MessageId": "test", "ReceiptHandle": "r0", "Body": json.dumps({"Event": "s3:TestEvent", "Bucket": "b"}), "Attributes": {"ApproximateReceiveCount": "1"}},
+        {"MessageId": "foreign", "ReceiptHandle": "r1", "Body": json.dumps(foreign), "Attributes": {"ApproximateReceiveCount": "1"}},
+    ]
+    result = runtime.invoke(fn, {"Records": [sqs_record(m, fn.triggers[0].queue_arn, "us-east-1") for m in messages]})
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["foreign"]
+    assert not variant_objects(stack, "")
