@@ -165,7 +165,9 @@ def test_visual_quality_floor_at_640(source: bytes, derived: DerivedSet) -> None
             assert score > SSIM_FLOORS[v.format], (v.format, score)
 
 
-def test_one_thread_and_two_threads_give_identical_bytes(source: bytes, derived: DerivedSet) -> None:
+def test_one_thread_and_two_threads_give_identical_bytes(
+    source: bytes, derived: DerivedSet
+) -> None:
     """GIVEN the same source WHEN derived with threads=1 and threads=2
     THEN every variant is byte-identical: encode tasks never share an Image object."""
     single = derive(source, EngineSettings(threads=1))
@@ -208,7 +210,9 @@ def test_image_and_bytes_sources_give_the_same_output() -> None:
 
 
 def test_small_sources_are_not_upscaled() -> None:
-    """GIVEN a 200x150 source WHEN derived with the default ladder THEN only 200 px variants exist."""
+    """GIVEN a 200x150 source
+    WHEN derived with the default ladder
+    THEN only 200 px variants exist."""
     small = render("small", 3, 256, 256).resize((200, 150))
     result = derive(small, EngineSettings(formats=("webp", "jpeg")))
     assert [(v.format, v.width, v.height) for v in result.variants] == [
@@ -257,5 +261,6 @@ def test_derived_pixels_follow_the_source() -> None:
     image.paste((20, 20, 220), (128, 0, 256, 128))
     for v in derive(image, EngineSettings(widths=(64,), threads=1)).variants:
         pixels = np.asarray(opened(v.data).convert("RGB"), dtype=int)
-        left, right = pixels[:, : v.width // 4].mean((0, 1)), pixels[:, -v.width // 4 :].mean((0, 1))
+        left = pixels[:, : v.width // 4].mean((0, 1))
+        right = pixels[:, -v.width // 4 :].mean((0, 1))
         assert left[0] > 180 and left[2] < 60 and right[2] > 180 and right[0] < 60, v.format

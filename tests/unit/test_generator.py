@@ -25,7 +25,9 @@ def test_same_inputs_give_identical_pixels() -> None:
 
 
 def test_render_png_is_deterministic_and_lossless() -> None:
-    """GIVEN the same inputs WHEN encoded to PNG twice THEN the bytes match and decode to `render`."""
+    """GIVEN the same inputs
+    WHEN encoded to PNG twice
+    THEN the bytes match and decode to exactly the pixels of `render`."""
     data = render_png("mountains", 5, 320, 256)
     assert data == render_png("mountains", 5, 320, 256)
     decoded = Image.open(io.BytesIO(data))

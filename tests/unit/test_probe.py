@@ -60,7 +60,9 @@ def gif_descriptor_offsets(data: bytes) -> list[int]:
     return found
 
 
-def animated(fmt: str, colours: list[tuple[int, int, int]], size: tuple[int, int] = (32, 24)) -> bytes:
+def animated(
+    fmt: str, colours: list[tuple[int, int, int]], size: tuple[int, int] = (32, 24)
+) -> bytes:
     frames = [Image.new("RGB", size, colour) for colour in colours]
     return encode(frames[0], fmt, save_all=True, append_images=frames[1:], duration=100, loop=0)
 
@@ -90,7 +92,9 @@ def test_text_file_is_not_an_image() -> None:
 
 
 def test_bytes_over_the_limit_are_too_large() -> None:
-    """GIVEN a valid PNG bigger than max_bytes WHEN inspected THEN ``too_large`` names both sizes."""
+    """GIVEN a valid PNG bigger than max_bytes
+    WHEN inspected
+    THEN the reason is ``too_large`` and the detail names both sizes."""
     data = encode(noise_image(64, 64), "PNG")
     error = rejected(data, max_bytes=1000)
     assert error.reason == "too_large"
@@ -340,8 +344,11 @@ def test_decode_palette_png_with_transparency_gives_rgba() -> None:
 
 
 def test_decode_gray_alpha_gives_rgba() -> None:
-    """GIVEN an LA PNG (gray 90, alpha 0..255 ramp) WHEN decoded THEN RGBA gray with the same alpha."""
-    la = Image.merge("LA", [Image.new("L", (256, 2), 90), Image.linear_gradient("L").resize((256, 2))])
+    """GIVEN an LA PNG (gray 90, alpha 0..255 ramp)
+    WHEN decoded
+    THEN it is RGBA gray 90 with the same alpha."""
+    ramp = Image.linear_gradient("L").resize((256, 2))
+    la = Image.merge("LA", [Image.new("L", (256, 2), 90), ramp])
     out = decode(encode(la, "PNG"))
     assert out.mode == "RGBA"
     assert out.getpixel((0, 0))[:3] == (90, 90, 90)
@@ -371,7 +378,9 @@ def test_decode_converts_an_embedded_non_srgb_profile() -> None:
 
 
 def test_decode_keeps_srgb_tagged_colours() -> None:
-    """GIVEN a lossless image tagged with Pillow's sRGB profile WHEN decoded THEN colours are intact."""
+    """GIVEN a lossless image tagged with Pillow's sRGB profile
+    WHEN decoded
+    THEN its colours are intact (within 1 level)."""
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     image = noise_image(32, 32)
     out = decode(encode(image, "PNG", icc_profile=srgb))
@@ -400,7 +409,9 @@ def test_decode_applies_orientation_and_drops_exif_with_gps() -> None:
 
 @pytest.mark.parametrize("fmt", ["GIF", "WEBP"])
 def test_decode_takes_the_first_frame_of_an_animation(fmt: str) -> None:
-    """GIVEN an animation red -> green -> blue WHEN decoded THEN the result is the red first frame."""
+    """GIVEN an animation red -> green -> blue
+    WHEN decoded
+    THEN the result is the red first frame (first-frame policy)."""
     out = decode(animated(fmt, [(255, 0, 0), (0, 255, 0), (0, 0, 255)]))
     assert out.mode == "RGB" and out.size == (32, 24)
     r, g, b = out.getpixel((10, 10))
