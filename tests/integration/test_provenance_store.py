@@ -1,0 +1,63 @@
+"""The provenance table's writer: facts recorded once, state moved only along allowed transitions."""
+
+from __future__ import annotations
+
+from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.models import ProvenanceEvent
+
+
+def store(stack) -> ProvenanceStore:
+    return ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+
+
+def fact(kind, status, suffix="", **data):
+    return ProvenanceEvent(event_id=f"a1:{kind}{suffix}", asset_id="a1", kind=kind, actor="test", status=status, data=data)
+
+
+def test_a_fact_is_recorded_once_however_often_it_is_delivered(stack):
+    """GIVEN the same fact three times THEN one event item and one state change."""
+    table = store(stack)
+    created = fact("created", "created", requester="alice", visibility="public", content_sha256="ab" * 32)
+    assert [table.apply(created) for _ in range(3)] == ["applied", "duplicate", "duplicate"]
+    assert len(table.history("a1")) == 1
+    assert table.asset("a1")["requester"] == "alice"
+
+
+def test_state_only_moves_forward(stack):
+    """GIVEN a published asset that was taken down WHEN a late 'published' or 'approved' fact
+    arrives THEN it is kept in the audit trail (applied=false) but the asset stays taken down."""
+    table = store(stack)
+    table.apply(fact("created", "created", requester="a", visibility="public"))
+    table.apply(fact("moderated", "approved"))
+    table.apply(fact("published", "published", variants=[{"key": "public/a1/320w.x.avif", "sha256": "cd" * 32, "width": 320}]))
+    table.apply(fact("taken_down", "taken_down", reason="dmca"))
+    assert table.apply(fact("published", "published", suffix="-late", variants=[])) == "out_of_order"
+    assert table.apply(fact("moderated", "approved", suffix="-late")) == "out_of_order"
+    assert table.asset("a1")["status"] == "taken_down"
+    history = table.history("a1")
+    assert [e["kind"] for e in history if e["applied"]] == ["created", "moderated", "published", "taken_down"]
+    assert sum(not e["applied"] for e in history) == 2
+
+
+def test_nothing_is_published_before_approval(stack):
+    """GIVEN an asset still waiting for review WHEN a 'published' fact arrives THEN refused."""
+    table = store(stack)
+    table.apply(fact("created", "created"))
+    table.apply(fact("moderated", "review"))
+    assert table.apply(fact("published", "published", variants=[])) == "out_of_order"
+    assert table.asset("a1")["status"] == "review"
+
+
+def test_variants_are_found_by_content_hash(stack):
+    """GIVEN a published asset THEN each variant's sha256 leads back to its asset through the GSI."""
+    table = store(stack)
+    table.apply(fact("created", "created", content_sha256="00" * 32))
+    table.apply(fact("moderated", "approved"))
+    table.apply(fact("published", "published", variants=[
+        {"key": "public/a1/320w.a.avif", "sha256": "11" * 32, "width": 320},
+        {"key": "public/a1/640w.b.avif", "sha256": "22" * 32, "width": 640},
+    ]))
+    (hit,) = table.find_by_content_hash("22" * 32)
+    assert (hit["asset_id"], hit["key"], hit["width"]) == ("a1", "public/a1/640w.b.avif", 640)
+    assert table.find_by_content_hash("00" * 32)[0]["sk"] == "META"
+    assert table.find_by_content_hash("99" * 32) == []
