@@ -7,14 +7,13 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagepipe import wiring
 from imagepipe.config import settings
 from imagepipe.imaging.engine import EngineSettings
-from imagepipe.lambda_support import IdempotentStep
+from imagepipe.lambda_support import IdempotentStep, sqs_batch_handler
 from imagepipe.models import DerivativesJob
 from imagepipe.stages.derive import publish_variants
 
@@ -51,9 +50,6 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
     return result
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    derive_once.register(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+lambda_handler = sqs_batch_handler(
+    record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics, idempotent_steps=(derive_once,)
+)

@@ -6,13 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagepipe import wiring
 from imagepipe.config import settings
-from imagepipe.lambda_support import IdempotentStep, s3_objects
+from imagepipe.lambda_support import IdempotentStep, s3_objects, sqs_batch_handler
 from imagepipe.moderation.policy import DEFAULT_POLICY
 from imagepipe.stages.moderate import moderate
 
@@ -54,9 +53,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     return results
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
-@metrics.log_metrics(capture_cold_start_metric=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    moderate_once.register(context)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+lambda_handler = sqs_batch_handler(
+    record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics, idempotent_steps=(moderate_once,)
+)

@@ -14,6 +14,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BasePartialBatchProcessor, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -91,3 +93,27 @@ def s3_objects(body: str) -> list[S3ObjectRef]:
         ]
     except (KeyError, TypeError, AttributeError) as error:
         raise RejectedInputError("malformed_message", f"not an S3 event notification: {error!r}") from error
+
+
+def sqs_batch_handler(
+    record_handler: Callable[[Any], Any],
+    *,
+    processor: BasePartialBatchProcessor,
+    logger: Logger,
+    tracer: Tracer,
+    metrics: Metrics,
+    idempotent_steps: tuple[IdempotentStep, ...] = (),
+) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The Lambda entry point of an SQS-triggered function: structured logs with the Lambda
+    context, a trace, EMF metrics flushed once per invocation, and a partial batch response
+    so that a bad record fails alone."""
+
+    @logger.inject_lambda_context
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics(capture_cold_start_metric=True)
+    def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        for step in idempotent_steps:
+            step.register(context)
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+    return lambda_handler

@@ -47,10 +47,12 @@ class Submitted:
 
 
 def uploaded_photo(seed: int = 9) -> bytes:
-    """A JPEG like a phone would upload: EXIF with GPS and a rotation flag (both must not leak)."""
-    image = render("a wide valley with a river, seen from a hilltop", seed, 1200, 900)
+    """A JPEG like a phone would upload: pixels stored sideways with an EXIF rotation flag, and
+    GPS coordinates. The published variants must be upright and carry no EXIF."""
+    upright = render("a wide valley with a river, seen from a hilltop", seed, 1200, 900)
+    image = upright.transpose(Image.Transpose.ROTATE_90)  # what the sensor stored
     exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90° CW when displayed
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
     exif[0x8825] = {1: "N", 2: (48.0, 51.0, 29.0), 3: "E", 4: (2.0, 17.0, 40.0)}  # GPS IFD
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=92, exif=exif)
