@@ -10,11 +10,13 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    set up, then run the pipeline on the embedded AWS (out/demo/)"
 	@echo "make test    lint the template (cfn-lint, sam validate --lint) and run every test"
+	@echo "make test-deps  headless Chromium for the review console test (apt, once)"
 	@echo "make lint    template lint only"
 	@echo "make build   sam build (into .aws-sam/)"
 	@echo "make up      imagepipe local up --demo (embedded stack until Ctrl-C)"
+	@echo "make bench   derivatives benchmark vs sharp (out/bench/); BENCH_QUICK=1 for a smoke run"
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/c2pa/requirements.txt pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
 	@touch $@
@@ -36,13 +38,35 @@ lint: install
 	$(VENV)/bin/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml
 
-test: lint
+test: lint test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Headless Chromium for the review console test: Debian's packages, installed once (as root,
+# where apt-get exists); elsewhere the test skips and says why.
+test-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+	  else echo "chromium/chromedriver missing and no apt-get as root: the review console test will be skipped"; fi; \
+	fi
 
 build: $(SAM_VENV)/.installed
 	PATH="$$(dirname "$$(scripts/find-python)"):$$PATH" $(SAM) build
 
+# Derivatives benchmark (bench/): its Python extras go into the project venv, sharp (pinned
+# in bench/package-lock.json) into bench/node_modules. `make test` needs neither.
+$(VENV)/.bench-installed: $(VENV)/.installed bench/requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	@touch $@
+
+bench/node_modules/.installed: bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+bench: $(VENV)/.bench-installed bench/node_modules/.installed
+	$(PY) bench/derivatives.py
+
 clean:
 	rm -rf out .aws-sam .pytest_cache
 
-.PHONY: help install demo up lint test build clean
+.PHONY: help install demo up lint test test-deps build clean bench

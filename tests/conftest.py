@@ -39,12 +39,20 @@ def aws() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(scope="session")
+def c2pa_chain():
+    """A root CA -> intermediate -> leaf chain made for this test session (never the developer's)."""
+    from imagepipe.provenance.certificates import generate_chain
+
+    return generate_chain(name="imagepipe test")
+
+
 @pytest.fixture
-def stack(aws: None):
-    """The template's buckets, queues, tables, secret and keys, created in in-process moto."""
+def stack(aws: None, c2pa_chain):
+    """The template's buckets, queues, tables, secrets and keys, created in in-process moto."""
     from imagepipe.local.stack import LocalStack
 
-    return LocalStack(ROOT, endpoint_url=None).deploy()
+    return LocalStack(ROOT, endpoint_url=None, c2pa_chain=c2pa_chain).deploy()
 
 
 @pytest.fixture

@@ -34,6 +34,10 @@ def _derive(payload: dict[str, Any]) -> dict[str, Any]:
         variants_bucket=config.variants_bucket,
         engine=ENGINE,
         max_bytes=config.max_upload_bytes,
+        content_credentials=wiring.content_credentials(),
+        token_signer=wiring.provenance_token_signer(),
+        cdn_domain=config.cdn_domain,
+        provenance=wiring.provenance_store(),
     ).as_dict()
 
 

@@ -37,6 +37,8 @@ def _generate(payload: dict[str, Any]) -> dict[str, Any]:
         publisher=wiring.publisher(),
         originals_bucket=config.originals_bucket,
         max_pixels=config.max_pixels,
+        quota=wiring.generation_quota(),
+        content_credentials=wiring.content_credentials(),
     ).as_dict()
 
 

@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from imagepipe import wiring
 from imagepipe.config import settings
 from imagepipe.lambda_support import IdempotentStep, s3_objects, sqs_batch_handler
-from imagepipe.moderation.policy import DEFAULT_POLICY
 from imagepipe.stages.moderate import moderate
 
 logger = Logger()
@@ -28,7 +27,7 @@ def _moderate(payload: dict[str, Any]) -> dict[str, Any]:
         payload["key"],
         store=wiring.object_store(),
         backend=wiring.moderation_backend(),
-        policy=DEFAULT_POLICY,
+        policy=wiring.moderation_policy(),
         publisher=wiring.publisher(),
         derivatives_queue_url=config.derivatives_queue_url,
         review_queue_url=config.review_queue_url,

@@ -1,7 +1,9 @@
-"""sign-url: CloudFront signed URLs for the variants of an approved asset (Function URL, IAM auth).
+"""sign-url: CloudFront signed URLs (or cookies) for approved assets (Function URL, IAM auth).
 
-The caller is the application's backend, authenticated by IAM on the Function URL; it
-names the viewer it acts for in the ``X-Imagepipe-Requester`` header.
+The caller is the application's backend, authenticated by IAM on the Function URL; it names
+the viewer it acts for in ``X-Imagepipe-Requester`` and the viewer's roles in
+``X-Imagepipe-Roles``. Options (query string or JSON body): ``policy=canned|wildcard``,
+``ttl``, ``not_before``, ``ip``, ``cookies``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagepipe import wiring
 from imagepipe.config import settings
-from imagepipe.stages.sign import SigningRefused, signed_variant_urls
+from imagepipe.delivery.access import Viewer
+from imagepipe.stages.sign import SigningOptions, SigningRefused, signed_gallery, signed_variant_urls
 
 logger = Logger()
 tracer = Tracer()
@@ -23,19 +26,41 @@ metrics = Metrics()
 app = LambdaFunctionUrlResolver()
 
 
-@app.get("/assets/<asset_id>/urls")
-@tracer.capture_method
-def asset_urls(asset_id: str) -> dict[str, Any]:
+def _viewer() -> Viewer:
+    headers = app.current_event.headers
+    return Viewer.from_headers(headers.get("x-imagepipe-requester"), headers.get("x-imagepipe-roles"))
+
+
+def _signing() -> dict[str, Any]:
     config = settings()
-    result = signed_variant_urls(
-        asset_id,
-        app.current_event.headers.get("x-imagepipe-requester"),
+    return dict(
         store=wiring.provenance_store(),
         signer=wiring.url_signer(),
         cdn_domain=config.cdn_domain,
         ttl_seconds=config.signed_url_ttl_seconds,
     )
-    metrics.add_metric(name="UrlsSigned", unit=MetricUnit.Count, value=len(result["variants"]))
+
+
+@app.get("/assets/<asset_id>/urls")
+@tracer.capture_method
+def asset_urls(asset_id: str) -> dict[str, Any]:
+    options = SigningOptions.parse(app.current_event.query_string_parameters)
+    result = signed_variant_urls(asset_id, _viewer(), options=options, **_signing())
+    metrics.add_metric(name="UrlsSigned", unit=MetricUnit.Count, value=len(result["variants"]) + 1)
+    return result
+
+
+@app.post("/assets/urls")
+@tracer.capture_method
+def batch_urls() -> dict[str, Any]:
+    try:
+        body = app.current_event.json_body if app.current_event.body else {}
+    except ValueError:
+        raise SigningRefused(400, "the body is not JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("asset_ids"), list):
+        raise SigningRefused(400, 'send {"asset_ids": [...]} as JSON')
+    result = signed_gallery(body["asset_ids"], _viewer(), options=SigningOptions.parse(body), **_signing())
+    metrics.add_metric(name="AssetsSigned", unit=MetricUnit.Count, value=len(result["assets"]))
     return result
 
 

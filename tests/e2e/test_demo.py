@@ -53,8 +53,9 @@ def test_every_outcome_is_reached_and_recorded(demo_run):
     expected = {
         "public landscape": ("published", None),
         "private scene": ("published", None),
-        "wide public": ("published", None),
-        "needs review": ("review", "prompt_review:weapon"),
+        "wide public": ("taken_down", "demo: rights holder's request"),
+        "needs review": ("published", None),  # approved by a reviewer through the review API
+        "kept for review": ("review", "prompt_review:pistol"),
         "policy reject": ("rejected", "prompt_policy"),
         "upload (phone JPEG with GPS)": ("published", None),
         "corrupt upload": ("rejected", "truncated"),
@@ -64,6 +65,21 @@ def test_every_outcome_is_reached_and_recorded(demo_run):
         assert assets[label]["status"] == status, label
         if reason:
             assert assets[label]["reason"] == reason, label
+
+
+def test_staff_approve_one_review_and_take_one_published_asset_down(demo_run):
+    """THEN the reviewer's approval through the review API published "needs review" (recorded
+    with the reviewer's IAM identity), the other stays pending, and the takedown of "wide public"
+    withdrew every object under its prefixes with a CloudFront invalidation of its paths."""
+    summary, _, _ = demo_run
+    staff, assets = summary["staff"], by_label(summary)
+    assert staff["ok"]
+    assert staff["approved"]["asset_id"] == assets["needs review"]["asset_id"]
+    assert staff["approved"]["reviewer"].endswith("/demo-reviewer")
+    assert staff["pending_after"] == [assets["kept for review"]["asset_id"]]
+    taken = staff["taken_down"]
+    assert taken["asset_id"] == assets["wide public"]["asset_id"] and taken["withdrawn"] > 0 and taken["objects_left"] == 0
+    assert taken["invalidations"][0]["paths"] == [f"/public/{taken['asset_id']}/*", f"/private/{taken['asset_id']}/*"]
 
 
 def test_published_assets_have_real_variant_files_and_a_gallery(demo_run):
@@ -100,3 +116,72 @@ def test_malformed_message_is_dead_lettered_not_lost(demo_run):
     """THEN the unparseable generation request sits in the generate DLQ."""
     summary, _, _ = demo_run
     assert [d["queue"] for d in summary["dead_letters"]] == ["imagepipe-dev-generate-requests-dlq"]
+
+
+def test_every_published_variant_is_c2pa_trusted_and_a_flipped_byte_reads_invalid(demo_run):
+    """THEN every variant the demo published validates C2PA Trusted against the local root, as the
+    file on disk (with its sidecar beside it when the manifest is remote); the demo's own check
+    found a copy with one flipped byte Invalid; each public asset's provenance token verifies."""
+    from imagepipe.local.provenance import check_passed
+    from imagepipe.provenance.c2pa_signing import validate
+
+    summary, site, stack = demo_run
+    published = [a for a in summary["assets"] if a["status"] == "published"]
+    assert published
+    for asset in published:
+        check = asset["content_credentials"]
+        assert check_passed(check), (asset["label"], check)
+        assert check["tampered"]["state"] == "Invalid"
+        assert ("token" in check) == (asset["visibility"] == "public")
+        for variant in asset["variants"]:
+            data = (site / variant["key"]).read_bytes()
+            report = validate(data, trust_anchor_pem=stack.c2pa_trust_anchor)
+            if report.state == "none":  # remote manifest: the sidecar the file names, beside it
+                sidecar = site / report.remote_url.split("/", 3)[3]
+                report = validate(data, manifest=sidecar.read_bytes(), trust_anchor_pem=stack.c2pa_trust_anchor)
+            assert report.state == "Trusted", (variant["key"], report.failures)
+
+
+def test_imagepipe_provenance_traces_a_demo_variant_to_its_generation_record(demo_run, tmp_path, monkeypatch, capsys):
+    """GIVEN a variant file written by the demo and the demo's stack running WHEN `imagepipe
+    provenance FILE --json` runs THEN it finds the variant by content hash and prints the chain to
+    the generation record (model, prompt, seed, requester), the moderation decision, no takedown,
+    and the file's C2PA state Trusted; the text form says the same."""
+    from imagepipe import cli
+    from imagepipe.local.embedded import recorded
+
+    summary, site, stack = demo_run
+    asset = by_label(summary)["public landscape"]
+    variant = min(asset["variants"], key=lambda v: v["bytes"])
+    for name in ("template.yaml", "samconfig.toml", "functions"):  # a project root of our own for the state file
+        (tmp_path / name).symlink_to(ROOT / name)
+    monkeypatch.setenv("IMAGEPIPE_ROOT", str(tmp_path))
+    with recorded(tmp_path, stack.endpoint_url):
+        assert cli.main(["provenance", str(site / variant["key"]), "--json"]) == 0
+        traced = json.loads(capsys.readouterr().out)
+        assert cli.main(["provenance", str(site / variant["key"])]) == 0
+        text = capsys.readouterr().out
+    assert traced["c2pa"]["state"] == "Trusted"
+    (chain,) = traced["chains"]
+    assert chain["match"] == "variant" and chain["asset_id"] == asset["asset_id"]
+    generation = chain["generation"]
+    assert generation["prompt"] == demo.GENERATION_REQUESTS[0][1]["prompt"]
+    assert (generation["model_id"], generation["seed"], generation["requester"]) == ("local", 7, "alice")
+    assert generation["model_licence"] and generation["model_usage_restrictions"]
+    assert chain["moderation"]["verdict"] == "approve" and chain["takedown"] is None
+    assert "Trusted" in text and generation["prompt"] in text
+
+
+def test_a_taken_down_variant_still_traces_to_its_takedown(demo_run):
+    """GIVEN the asset the demo took down WHEN one of its (withdrawn) variants is traced by hash
+    THEN the chain ends in the takedown record: who took it down."""
+    from imagepipe.adapters.provenance_store import ProvenanceStore
+    from imagepipe.provenance.trace import trace_hash
+
+    summary, _, stack = demo_run
+    taken = next(a for a in summary["assets"] if a["status"] == "taken_down")
+    store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+    publication = next(e for e in store.history(taken["asset_id"]) if e["kind"] == "published")
+    (chain,) = trace_hash(publication["data"]["variants"][0]["sha256"], store)
+    assert chain["match"] == "variant" and chain["status"] == "taken_down"
+    assert chain["takedown"]["by"] and chain["generation"]["prompt"]

@@ -71,6 +71,10 @@ def test_public_generation_is_published_with_exact_headers_and_full_provenance(s
     assert record["moderation"]["verdict"] == "approve"
     objects = variant_objects(stack, f"public/{asset_id}/")
     manifest = json.loads(objects.pop(f"public/{asset_id}/manifest.json")["Body"].read())
+    assert objects.pop(f"public/{asset_id}/provenance.json")  # the signed public provenance token
+    sidecars = {k for k in objects if k.endswith(".c2pa")}  # remote C2PA manifests of small variants
+    assert sidecars == {v["content_credentials"]["manifest_key"] for v in manifest["variants"]} - {None}
+    objects = {k: o for k, o in objects.items() if k not in sidecars}
     assert {v["key"] for v in manifest["variants"]} == set(objects)
     assert {(v["width"], v["format"]) for v in manifest["variants"]} == {
         (w, f) for w in (320, 512) for f in ("avif", "webp", "jpeg")
@@ -271,3 +275,43 @@ def test_s3_test_events_and_foreign_keys_publish_nothing(stack, runtime):
     result = runtime.invoke(fn, {"Records": [sqs_record(m, fn.triggers[0].queue_arn, "us-east-1") for m in messages]})
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == ["foreign"]
     assert not variant_objects(stack, "")
+
+
+def test_a_requester_over_quota_is_refused_without_a_model_call(stack, monkeypatch):
+    """GIVEN a quota of 2 generations per hour WHEN a requester sends 3 THEN two are generated
+    and the third is recorded as rejected (quota_exceeded) without calling the model."""
+    from imagepipe.generation.local import LocalImageModel
+    from imagepipe.local.runtime import LocalRuntime
+
+    from tests.conftest import FUNCTION_LOG
+
+    stack.function("generate").environment["GENERATION_QUOTA_PER_HOUR"] = "2"
+    runtime = LocalRuntime(stack, log=FUNCTION_LOG)
+    calls = []
+    real = LocalImageModel.generate
+    monkeypatch.setattr(LocalImageModel, "generate", lambda self, spec: calls.append(spec) or real(self, spec))
+    ids = submit(stack, *(request(client_request_id=f"q{i}", requester="greedy") for i in range(3)))
+    assert runtime.drain(timeout=120)
+    reasons = sorted((provenance(stack).asset(a) or {}).get("reason") or "ok" for a in ids)
+    assert reasons == ["ok", "ok", "quota_exceeded"]
+    assert len(calls) == 2
+
+
+def test_a_retry_after_the_original_was_stored_calls_no_model(stack, runtime, monkeypatch):
+    """GIVEN an original already stored WHEN the same request comes back after its idempotency
+    record is gone (expired, or lost in a crash) THEN the model is not called again and the
+    recorded hash still matches the stored bytes."""
+    from imagepipe.generation.local import LocalImageModel
+
+    (asset_id,) = submit(stack, request(client_request_id="again"))
+    assert runtime.drain(timeout=120)
+    ddb = stack.client("dynamodb")
+    table = env(stack, "IDEMPOTENCY_TABLE")
+    for item in ddb.scan(TableName=table)["Items"]:
+        ddb.delete_item(TableName=table, Key={"id": item["id"]})
+    monkeypatch.setattr(LocalImageModel, "generate", lambda *a, **k: pytest.fail("model called twice"))
+    submit(stack, request(client_request_id="again"))
+    assert runtime.drain(timeout=60)
+    record = provenance(stack).asset(asset_id)
+    stored = stack.client("s3").get_object(Bucket=env(stack, "ORIGINALS_BUCKET"), Key=record["original_key"])["Body"].read()
+    assert hashlib.sha256(stored).hexdigest() == record["content_sha256"]

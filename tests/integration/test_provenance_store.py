@@ -61,3 +61,16 @@ def test_variants_are_found_by_content_hash(stack):
     assert (hit["asset_id"], hit["key"], hit["width"]) == ("a1", "public/a1/640w.b.avif", 640)
     assert table.find_by_content_hash("00" * 32)[0]["sk"] == "META"
     assert table.find_by_content_hash("99" * 32) == []
+
+
+def test_a_re_signed_original_replaces_the_recorded_hash(stack):
+    """GIVEN a generation retried after a crash between its 'created' fact and the S3 write
+    WHEN the retry's fact (new signature, new hash, new event id) arrives THEN the current
+    state carries the new hash, and the audit trail keeps both."""
+    table = store(stack)
+    table.apply(fact("created", "created", suffix=":aaaa", content_sha256="aa" * 32))
+    assert table.apply(fact("created", "created", suffix=":bbbb", content_sha256="bb" * 32)) == "applied"
+    assert table.asset("a1")["content_sha256"] == "bb" * 32
+    assert len(table.history("a1")) == 2
+    table.apply(fact("moderated", "approved"))
+    assert table.apply(fact("created", "created", suffix=":cccc")) == "out_of_order"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import ExifTags, Image, ImageCms
 
+from imagepipe.errors import ImageRejectedError
 from imagepipe.imaging import (
     DEFAULT_WIDTHS,
     OUTPUT_FORMATS,
@@ -19,16 +20,41 @@ from imagepipe.imaging import (
     plan_widths,
     render,
 )
+from imagepipe.imaging.engine import QUALITY_RANGES
+from imagepipe.imaging.quality import Ssimulacra2Reference, ssimulacra2
 from imagepipe.models import DIGITAL_SOURCE_TYPE
 
 try:  # tests/unit may or may not become a package
-    from .imaging_fixtures import encode, ssim
+    from .imaging_fixtures import (
+        SRGB_D50_BLUE,
+        SRGB_D50_GREEN,
+        SRGB_D50_RED,
+        encode,
+        png_header_only,
+        rgb_icc_profile,
+        ssim,
+    )
 except ImportError:
-    from imaging_fixtures import encode, ssim  # type: ignore[no-redef]
+    from imaging_fixtures import (  # type: ignore[no-redef]
+        SRGB_D50_BLUE,
+        SRGB_D50_GREEN,
+        SRGB_D50_RED,
+        encode,
+        png_header_only,
+        rgb_icc_profile,
+        ssim,
+    )
 
 PILLOW_NAMES = {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
-# Measured on this scene at 640 px with the default settings: AVIF 0.96, WebP 0.96, JPEG 0.97.
-SSIM_FLOORS = {"avif": 0.93, "webp": 0.93, "jpeg": 0.94}
+# Visual-regression floors against an exact Lanczos reference, a little below what the
+# default settings measure on this scene (targets of 70 at the 320-px probe) at each device
+# width: 320 px (phone), 640 px (phone 2x, small tablet), 960 px (tablet), 1100 px
+# (desktop). Measured SSIM on luma: 0.925-0.952 up to 640 px, 0.877-0.923 above (the
+# scene's fine grain is the hardest part at full size); SSIMULACRA2 up to 640 px: AVIF
+# 69.7-70.1, WebP 64.8-70.3, JPEG 71.2-72.3. A resize, colour or encoder regression falls
+# below them.
+SSIM_FLOORS = {"small": 0.91, "large": 0.86}  # up to 640 px, above
+SSIMULACRA2_FLOORS = {"avif": 66.0, "webp": 61.0, "jpeg": 67.0}
 
 
 def opened(data: bytes) -> Image.Image:
@@ -105,8 +131,9 @@ def test_every_width_and_format_is_present_in_a_stable_order(derived: DerivedSet
 
 def test_each_variant_is_what_it_claims(derived: DerivedSet) -> None:
     """GIVEN the derived set WHEN each variant is decoded by Pillow
-    THEN format, size, content type, extension, sha256, quality and bytes_len all match."""
-    settings = EngineSettings()
+    THEN format, size, content type, extension, sha256 and bytes_len all match, one quality
+    (inside the search range) serves every width of a format, and only the probe width
+    (320) carries a measured score."""
     for v in derived.variants:
         image = opened(v.data)
         assert image.format == PILLOW_NAMES[v.format]
@@ -115,9 +142,13 @@ def test_each_variant_is_what_it_claims(derived: DerivedSet) -> None:
         assert v.content_type == {"avif": "image/avif", "webp": "image/webp",
                                   "jpeg": "image/jpeg"}[v.format]
         assert v.sha256 == hashlib.sha256(v.data).hexdigest()
-        assert v.quality == settings.quality_for(v.format)
+        low, high = QUALITY_RANGES[v.format]
+        assert low <= v.quality <= high
+        assert (v.score is not None) == (v.width == 320), (v.format, v.width)
         assert v.bytes_len == len(v.data) > 0
         assert "data" not in repr(v)
+    for fmt in OUTPUT_FORMATS:
+        assert len({v.quality for v in derived.variants if v.format == fmt}) == 1
 
 
 def test_every_variant_declares_ai_generated_xmp(derived: DerivedSet) -> None:
@@ -153,16 +184,32 @@ def test_jpeg_is_progressive_420(derived: DerivedSet) -> None:
             assert JpegImagePlugin.get_sampling(image) == 2
 
 
-def test_visual_quality_floor_at_640(source: bytes, derived: DerivedSet) -> None:
-    """GIVEN each 640-px variant and an exact Lanczos resize of the decoded source
-    WHEN compared with SSIM on luma
-    THEN every format stays above its floor (set a little below measured values)."""
+def test_visual_quality_floors_at_device_widths(source: bytes, derived: DerivedSet) -> None:
+    """GIVEN every variant (320, 640, 960, 1100 px x AVIF, WebP, JPEG) and an exact Lanczos
+    resize of the decoded source to the same size
+    WHEN compared with SSIM on luma at every width, and SSIMULACRA2 at 320 and 640 px
+    THEN each stays above its format's floor: a resize, colour or encoder regression fails."""
     base = decode(source)
     for v in derived.variants:
-        if v.width == 640:
-            reference = base.resize((v.width, v.height), Image.Resampling.LANCZOS)
-            score = ssim(reference, opened(v.data))
-            assert score > SSIM_FLOORS[v.format], (v.format, score)
+        reference = base.resize((v.width, v.height), Image.Resampling.LANCZOS)
+        decoded = opened(v.data)
+        score = ssim(reference, decoded)
+        assert score > SSIM_FLOORS["small" if v.width <= 640 else "large"], (v.format, v.width, score)
+        if v.width <= 640:
+            perceptual = ssimulacra2(reference, decoded.convert("RGB"))
+            assert perceptual > SSIMULACRA2_FLOORS[v.format], (v.format, v.width, perceptual)
+
+
+def test_recorded_score_is_the_measured_one(derived: DerivedSet, source: bytes) -> None:
+    """GIVEN the probe (320 px) variants
+    WHEN scoring each against the engine's own 320-px resize of the source
+    THEN the score recorded in the variant is that SSIMULACRA2 value."""
+    base = decode(source)
+    for v in derived.variants:
+        if v.width == 320:
+            resized = base.resize((v.width, v.height), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            measured = Ssimulacra2Reference(resized).score(opened(v.data).convert("RGB"))
+            assert v.score == pytest.approx(measured, abs=0.01), v.format
 
 
 def test_one_thread_and_two_threads_give_identical_bytes(
@@ -233,7 +280,10 @@ def test_exif_orientation_is_applied_before_sizing() -> None:
 def test_avif_is_written_by_pillows_native_encoder(derived: DerivedSet) -> None:
     """GIVEN a derive has run WHEN looking at Pillow's AVIF writer
     THEN it is still Pillow's own plugin (pillow_avif was not imported to take it over)."""
+    import sys
+
     assert Image.SAVE["AVIF"].__module__ == "PIL.AvifImagePlugin"
+    assert "pillow_avif" not in sys.modules
 
 
 @pytest.mark.parametrize(
@@ -246,6 +296,10 @@ def test_avif_is_written_by_pillows_native_encoder(derived: DerivedSet) -> None:
         {"avif_quality": 101},
         {"avif_speed": 11},
         {"threads": 0},
+        {"jpeg_target": 100.0},
+        {"webp_target": 0.0},
+        {"score_band": -1.0},
+        {"max_probes": 0},
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict) -> None:
@@ -264,3 +318,167 @@ def test_derived_pixels_follow_the_source() -> None:
         left = pixels[:, : v.width // 4].mean((0, 1))
         right = pixels[:, -v.width // 4 :].mean((0, 1))
         assert left[0] > 180 and left[2] < 60 and right[2] > 180 and right[0] < 60, v.format
+
+
+# -- input kinds -----------------------------------------------------------------------------
+
+SMALL = EngineSettings(widths=(160,), threads=1)
+
+
+def colours(result: DerivedSet) -> dict[str, tuple[int, ...]]:
+    """The centre pixel of each variant, as decoded RGB(A)."""
+    out = {}
+    for v in result.variants:
+        image = opened(v.data)
+        out[v.format] = image.getpixel((v.width // 2, v.height // 2))
+    return out
+
+
+def test_pixel_limit_is_an_error_before_decoding_even_where_pillow_only_warns() -> None:
+    """GIVEN a PNG whose header declares 11000 x 11000 = 121 M pixels (Pillow's default only
+    warns between 89.5 M and 179 M) and a one-row IDAT
+    WHEN derived with the default limit, and with a limit of 100 M
+    THEN both refuse it as ``too_many_pixels`` with both numbers in the reason, quickly and
+    without a DecompressionBombWarning: no pixel buffer was allocated."""
+    import time
+    import warnings
+
+    data = png_header_only(11000, 11000)
+    for settings in (EngineSettings(), EngineSettings(max_pixels=100_000_000)):
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ImageRejectedError) as caught:
+                derive(data, settings)
+        assert caught.value.reason == "too_many_pixels"
+        assert "121,000,000" in caught.value.detail
+        assert f"{settings.max_pixels:,}" in caught.value.detail
+        assert time.perf_counter() - started < 1.0
+
+
+def test_a_source_just_under_the_limit_is_derived() -> None:
+    """GIVEN a 300x200 PNG and max_pixels exactly 60000 WHEN derived THEN it is accepted."""
+    data = encode(render("limit", 1, 300, 256).resize((300, 200)), "PNG")
+    assert derive(data, EngineSettings(widths=(100,), formats=("webp",), max_pixels=60_000)).variants
+
+
+def test_icc_profiled_source_is_converted_to_srgb() -> None:
+    """GIVEN a PNG tagged with an RGB profile whose red and green primaries are swapped
+    WHEN derived
+    THEN stored pure red comes out green in every format, with no ICC profile attached."""
+    icc = rgb_icc_profile(SRGB_D50_GREEN, SRGB_D50_RED, SRGB_D50_BLUE, gamma=1.0)
+    data = encode(Image.new("RGB", (256, 192), (255, 0, 0)), "PNG", icc_profile=icc)
+    result = derive(data, SMALL)
+    for fmt, pixel in colours(result).items():
+        r, g, b = pixel[:3]
+        assert g > 230 and r < 30 and b < 30, (fmt, pixel)
+    assert all(not opened(v.data).info.get("icc_profile") for v in result.variants)
+
+
+def test_cmyk_jpeg_source_gives_srgb_variants() -> None:
+    """GIVEN a CMYK JPEG of magenta+yellow (red) WHEN derived THEN every variant is red RGB."""
+    data = encode(Image.new("CMYK", (256, 192), (0, 255, 255, 0)), "JPEG", quality=95)
+    for fmt, pixel in colours(derive(data, SMALL)).items():
+        r, g, b = pixel[:3]
+        assert r > 225 and g < 35 and b < 35, (fmt, pixel)
+
+
+def test_16_bit_grayscale_source_is_scaled_not_clipped() -> None:
+    """GIVEN a 16-bit grayscale PNG at 32896 (mid grey) WHEN derived
+    THEN every variant is mid grey (about 128), not white."""
+    values = np.full((192, 256), 32896, dtype=np.uint16)
+    data = encode(Image.fromarray(values), "PNG")
+    for fmt, pixel in colours(derive(data, SMALL)).items():
+        assert all(abs(c - 128) <= 4 for c in pixel[:3]), (fmt, pixel)
+
+
+def test_grayscale_jpeg_source_gives_rgb_variants() -> None:
+    """GIVEN an 8-bit grayscale (L) JPEG WHEN derived THEN variants are RGB(A) of equal channels."""
+    gray = render("gray", 5, 256, 256).convert("L")
+    for v in derive(encode(gray, "JPEG", quality=95), SMALL).variants:
+        image = opened(v.data).convert("RGB")
+        pixels = np.asarray(image, dtype=int)
+        assert np.abs(pixels[..., 0] - pixels[..., 1]).mean() < 3, v.format
+
+
+def test_palette_source_with_transparency_keeps_alpha_except_in_jpeg() -> None:
+    """GIVEN a palette PNG whose index 0 (left half) is transparent and index 1 is red
+    WHEN derived
+    THEN AVIF and WebP are transparent on the left, red on the right; JPEG is white on the
+    left (flattened) and red on the right."""
+    pal = Image.new("P", (256, 128), 1)
+    pal.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    pal.paste(0, (0, 0, 128, 128))
+    result = derive(encode(pal, "PNG", transparency=0), EngineSettings(widths=(128,), threads=1))
+    for v in result.variants:
+        image = opened(v.data)
+        left, right = image.getpixel((16, 32)), image.getpixel((112, 32))
+        if v.format == "jpeg":
+            assert image.mode == "RGB" and min(left) >= 245, left
+        else:
+            assert image.mode == "RGBA" and left[3] <= 3, (v.format, left)
+        assert right[0] > 220 and right[1] < 40, (v.format, right)
+
+
+def test_animated_gif_policy_is_its_first_frame_as_a_still_image() -> None:
+    """GIVEN an animated GIF red -> green -> blue
+    WHEN derived
+    THEN every variant is a still image (one frame) of the red first frame."""
+    frames = [Image.new("RGB", (256, 160), c) for c in ((255, 0, 0), (0, 255, 0), (0, 0, 255))]
+    data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    result = derive(data, SMALL)
+    for v in result.variants:
+        image = opened(v.data)
+        assert getattr(image, "n_frames", 1) == 1, v.format
+        r, g, b = image.convert("RGB").getpixel((v.width // 2, v.height // 2))
+        assert r > 225 and g < 35 and b < 35, (v.format, (r, g, b))
+
+
+# -- quality targeting -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scene() -> bytes:
+    return encode(render("a lake at dusk", 21, 640, 448), "PNG")
+
+
+def test_a_forced_search_lands_on_the_target(scene: bytes) -> None:
+    """GIVEN a band of 0 (every format searched) and targets 65 and 80
+    WHEN derived
+    THEN each probe score is within 2.5 points of its target, and the higher target gets a
+    higher quality and a bigger file in every format."""
+    results = {}
+    for target in (65.0, 80.0):
+        settings = EngineSettings(widths=(320,), threads=2, score_band=0.0, max_probes=4,
+                                  avif_target=target, webp_target=target, jpeg_target=target)
+        results[target] = {v.format: v for v in derive(scene, settings).variants}
+        for v in results[target].values():
+            assert v.score is not None and abs(v.score - target) <= 2.5, (v.format, v.score)
+    for fmt in OUTPUT_FORMATS:
+        low, high = results[65.0][fmt], results[80.0][fmt]
+        assert high.quality > low.quality and high.bytes_len > low.bytes_len, fmt
+
+
+def test_a_first_trial_inside_the_band_is_kept(scene: bytes) -> None:
+    """GIVEN a band of 50 points WHEN derived THEN every format keeps its configured quality."""
+    settings = EngineSettings(widths=(320,), threads=1, score_band=50.0)
+    for v in derive(scene, settings).variants:
+        assert v.quality == settings.quality_for(v.format)
+        assert v.score is not None
+
+
+def test_without_a_target_the_quality_is_fixed_and_still_scored(scene: bytes) -> None:
+    """GIVEN no targets and fixed qualities WHEN derived
+    THEN every variant uses its fixed quality and the probe width is scored."""
+    settings = EngineSettings(widths=(160, 320), threads=1, avif_target=None, webp_target=None,
+                              jpeg_target=None, avif_quality=40, webp_quality=70, jpeg_quality=85)
+    for v in derive(scene, settings).variants:
+        assert v.quality == settings.quality_for(v.format)
+        assert (v.score is not None) == (v.width == 320)
+
+
+def test_score_all_scores_every_variant(scene: bytes) -> None:
+    """GIVEN score_all WHEN derived THEN every variant carries a plausible SSIMULACRA2 score."""
+    result = derive(scene, EngineSettings(widths=(160, 320), formats=("jpeg",), threads=1,
+                                          score_all=True))
+    assert all(v.score is not None and 40 < v.score < 100 for v in result.variants)

@@ -108,7 +108,7 @@ def test_decision_record_is_json_and_complete() -> None:
     """GIVEN a decision on labels from a named backend
     WHEN it is turned into a record
     THEN the record is JSON-serialisable and carries labels with scores, thresholds,
-    backend, model version, reasons and verdict."""
+    backend, model version, reasons, verdict and the face policy applied."""
     decision = POLICY.decide(
         [Label(name="Explicit Nudity", category="Explicit", confidence=0.93, parent="Explicit")],
         backend="rekognition",
@@ -132,6 +132,9 @@ def test_decision_record_is_json_and_complete() -> None:
             "Explicit": {"review": 0.3, "reject": 0.6},
             "default": {"review": 0.5, "reject": 0.9},
         },
+        "face_policy": {"action": "record", "min_confidence": 0.9},
+        "faces": 0,
+        "blur_regions": [],
     }
 
 

@@ -1,10 +1,13 @@
 """`imagepipe`: the local runtime and developer commands.
 
     imagepipe demo                      embedded AWS + the demo workload, prints a table per asset
-    imagepipe local up [--demo]         embedded AWS with pollers, kept running until Ctrl-C
+    imagepipe local up [--demo]         embedded AWS with pollers and a local edge, until Ctrl-C
     imagepipe invoke FUNCTION --event events/x.json
     imagepipe upload PATH... --wait --json
-    imagepipe sign ASSET_ID --requester NAME [--json]
+    imagepipe sign ASSET_ID [--requester NAME] [--ttl S] [--policy wildcard] [--json]
+    imagepipe provenance FILE [--json]  where a file came from, and its C2PA validation state
+    imagepipe review list|approve ASSET|reject ASSET --reason R|serve [--port N] [--by NAME]
+    imagepipe takedown ASSET --reason R [--by NAME]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ def _log_file(root: Path, mode: str = "a") -> Any:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .local import demo
+    from .local.provenance import check_passed
 
     root = embedded.find_root()
     out = Path(args.out).resolve() if args.out else root / "out" / "demo"
@@ -44,9 +48,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"\nwrote {out / 'summary.json'} and {out / 'index.html'} in {time.monotonic() - started:.1f}s "
           f"(function logs: out/local/functions.log)")
     statuses = {a["status"] for a in summary["assets"]}
-    ok = summary["drained"] and {"published", "review", "rejected"} <= statuses and all(
+    ok = summary["drained"] and {"published", "review", "rejected", "taken_down"} <= statuses and all(
         a.get("signed_url_check", {}).get("signature", "valid") == "valid" for a in summary["assets"]
-    )
+    ) and all(check_passed(a.get("content_credentials")) for a in summary["assets"] if a["status"] == "published") and summary["staff"]["ok"]
+    ok = ok and summary["edge"]["ok"]  # served through the local edge: signatures, negotiation, transforms
     if not ok:
         print("demo did not reach the expected outcomes", file=sys.stderr)
     return 0 if ok else 1
@@ -64,20 +69,28 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     stack = LocalStack(root, endpoint_url=endpoint).deploy()
     stop = threading.Event()
-    with _log_file(root) as log, embedded.recorded(root, endpoint):
-        runtime = LocalRuntime(stack, log=log)
-        if args.demo:
-            from .local import demo
+    from .local.edge import edge_for
 
-            print(demo.table(demo.run(stack, runtime, root / "out" / "demo")))
-        print(f"embedded AWS at {endpoint}; polling {sum(len(f.triggers) for f in stack.functions.values())} "
-              "queues. Ctrl-C to stop.", flush=True)
-        try:
-            runtime.run(stop)
-        except KeyboardInterrupt:
-            stop.set()
-        finally:
-            aws.stop()
+    with _log_file(root) as log:
+        runtime = LocalRuntime(stack, log=log)
+        edge = edge_for(stack, runtime, port=args.edge_port, gallery=root / "out" / "demo")
+        edge_url = edge.start()
+        with embedded.recorded(root, endpoint, edge_url):
+            if args.demo:
+                from .local import demo
+
+                print(demo.table(demo.run(stack, runtime, root / "out" / "demo", edge=edge)))
+            print(f"embedded AWS at {endpoint}; polling {sum(len(f.triggers) for f in stack.functions.values())} "
+                  "queues. Ctrl-C to stop.", flush=True)
+            print(f"local edge (CloudFront for {edge.domain}) at {edge_url}"
+                  + (f"; gallery at {edge_url}/" if args.demo else ""), flush=True)
+            try:
+                runtime.run(stop)
+            except KeyboardInterrupt:
+                stop.set()
+            finally:
+                edge.stop()
+                aws.stop()
     return 0
 
 
@@ -142,22 +155,48 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from .local.demo import function_url_event
+    from .local.delivery import sign_asset
 
     root = embedded.find_root()
+    running = embedded.running_stack(root)
+    roles = args.role or ([] if args.requester else ["admin"])  # the local operator, unless acting for someone
     with embedded.stack(root) as (stack, _), _log_file(root) as log:
         runtime = LocalRuntime(stack, log=log)
-        event = function_url_event("GET", f"/assets/{args.asset_id}/urls", {"x-imagepipe-requester": args.requester})
-        response = runtime.invoke(stack.function("sign_url"), event)
-    body = json.loads(response.get("body") or "{}")
+        status, body = sign_asset(runtime, args.asset_id, requester=args.requester, roles=roles,
+                                  policy=args.policy, ttl=args.ttl, ip=args.ip)
+        cdn = f"https://{stack.function('sign_url').environment['CDN_DOMAIN']}"
+    edge = running.edge_url if running else None
+    if status == 200 and edge:  # the same URLs, fetched from the running local edge
+        body["edge_urls"] = [edge + v["url"].removeprefix(cdn) for v in body["variants"]]
     if args.json:
-        print(json.dumps({"status": response["statusCode"], **body}, indent=2))
-    elif response["statusCode"] == 200:
-        for variant in body["variants"]:
-            print(variant["url"])
+        print(json.dumps({"status": status, **body}, indent=2))
+    elif status == 200:
+        for index, variant in enumerate(body["variants"]):
+            print(body["edge_urls"][index] if edge else variant["url"])
+        if not edge:
+            print("(no local edge running: `imagepipe local up` serves these URLs)", file=sys.stderr)
     else:
-        print(f"{response['statusCode']}: {body.get('message')}", file=sys.stderr)
-    return 0 if response["statusCode"] == 200 else 1
+        print(f"{status}: {body.get('message')}", file=sys.stderr)
+    return 0 if status == 200 else 1
+
+
+def cmd_provenance(args: argparse.Namespace) -> int:
+    from .local.provenance import trace_local_file
+    from .provenance.trace import render_text
+
+    root = embedded.find_root()
+    path = Path(args.file)
+    data = path.read_bytes()
+    with embedded.stack(root) as (stack, owned):
+        traced = trace_local_file(stack, data, near=path)
+    if args.json:
+        print(json.dumps({"file": str(path), **traced}, indent=2, default=str))
+    else:
+        print(render_text(str(path), traced))
+        if owned and not traced["chains"]:
+            print("(no local stack was running: start one with `imagepipe local up --demo` to trace demo files)",
+                  file=sys.stderr)
+    return 0 if traced["chains"] else 1
 
 
 def parser() -> argparse.ArgumentParser:
@@ -173,6 +212,7 @@ def parser() -> argparse.ArgumentParser:
     up = local_commands.add_parser("up", help="start the embedded AWS and pollers until interrupted")
     up.add_argument("--port", type=int, default=0, help="moto server port (default: a free one)")
     up.add_argument("--demo", action="store_true", help="run the demo workload first")
+    up.add_argument("--edge-port", type=int, default=0, help="local edge (CloudFront) port (default: a free one)")
     up.set_defaults(func=cmd_local_up)
 
     invoke = commands.add_parser("invoke", help="run one handler with an event (what `sam local invoke` does)")
@@ -193,9 +233,28 @@ def parser() -> argparse.ArgumentParser:
 
     sign = commands.add_parser("sign", help="signed URLs for an asset's variants (through sign-url)")
     sign.add_argument("asset_id")
-    sign.add_argument("--requester", required=True)
+    sign.add_argument("--requester", help="the viewer the URLs are for (default: act as the local admin)")
+    sign.add_argument("--role", action="append", help="a role of the viewer (repeatable), e.g. moderator")
+    sign.add_argument("--ttl", type=int, help="seconds the URLs stay valid (default: the function's, 300)")
+    sign.add_argument("--policy", choices=["canned", "wildcard"], default="canned",
+                      help="canned: one signature per URL; wildcard: one for all variants")
+    sign.add_argument("--ip", help="only viewers from this address or CIDR range")
     sign.add_argument("--json", action="store_true")
     sign.set_defaults(func=cmd_sign)
+
+    from . import derive_cli
+
+    derive_cli.add_arguments(commands.add_parser(
+        "derive", help="the variant set and manifest the pipeline would publish, for local files"))
+
+    provenance = commands.add_parser("provenance", help="where a file came from: its provenance chain and C2PA state")
+    provenance.add_argument("file", help="an original or any variant (e.g. a file under out/demo/)")
+    provenance.add_argument("--json", action="store_true", help="the same as JSON")
+    provenance.set_defaults(func=cmd_provenance)
+
+    from .review_console import commands as review_commands
+
+    review_commands.register(commands)
     return top
 
 

@@ -27,14 +27,20 @@ class Settings(BaseModel):
     provenance_queue_url: str = ""
     derivatives_queue_url: str = ""
     review_queue_url: str = ""
-    moderation_backend: str = "rekognition"
+    moderation_backend: str = "rekognition"  # comma-separated, see moderation/config.py
+    moderation_policy_parameter: str = ""  # SSM JSON: thresholds + face policy ("" = defaults)
+    phash_blocklist_parameter: str = ""  # SSM JSON: known-bad pHashes ("" = empty list)
+    distribution_id: str = ""  # CloudFront, for takedown invalidations
+    review_preview_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     image_model_ids: tuple[str, ...] = ("local",)
     signing_key_secret_arn: str = ""
+    c2pa_signing_secret_arn: str = ""
     cloudfront_key_id: str = ""
     cdn_domain: str = ""
     signed_url_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
     max_upload_bytes: int = 50 * 1024 * 1024
     max_pixels: int = 40_000_000
+    generation_quota_per_hour: int = Field(default=100, ge=0)  # per requester; 0 = unlimited
     # Must match the RedrivePolicy maxReceiveCount of the moderation queue (a test checks it).
     max_receive_count: int = 3
 

@@ -9,6 +9,15 @@ variants bucket (the CDN's origin)::
 
     {public|private}/{asset_id}/{width}w.{hash16}.{ext}   immutable, content-hashed
     {public|private}/{asset_id}/manifest.json             the asset's variant list
+    {public|private}/{asset_id}/c2pa/{manifest_id}.c2pa   a variant's remote C2PA manifest, immutable
+    public/{asset_id}/provenance.json                     the public provenance token (signed)
+    public/{asset_id}/t/{width}w.{ext}                    on-demand variant (transform origin), immutable
+
+An on-demand variant's key is the normalised request path the CloudFront Function produces
+(``/t/{id}?w=500`` -> ``public/{id}/t/640w.avif``), not a content hash: the origin group's S3
+member must find it from the request alone, so the second miss is a plain S3 hit. It is
+still immutable: asset ids and originals never change, and the transform writes create-only.
+Living under ``public/{asset_id}/`` it is withdrawn and invalidated with the rest of the asset.
 """
 
 from __future__ import annotations
@@ -33,10 +42,12 @@ MANIFEST_CACHE_CONTROL: dict[Visibility, str] = {
     "private": "private, max-age=300",
 }
 
+_TRANSFORM_KEY = re.compile(r"^public/(?P<asset_id>[0-9a-f-]{36})/t/(?P<width>[1-9]\d{0,4})w\.(?P<ext>avif|webp|jpg)$")
 _ORIGINAL_KEY = re.compile(r"^originals/(?P<asset_id>[0-9a-f-]{36})\.(?P<ext>[a-z0-9]{2,5})$")
 _VARIANT_KEY = re.compile(
     r"^(?P<visibility>public|private)/(?P<asset_id>[0-9a-f-]{36})/"
-    r"(?:(?P<width>\d+)w\.(?P<hash>[0-9a-f]{16})\.(?P<ext>avif|webp|jpg)|manifest\.json)$"
+    r"(?:(?P<width>\d+)w\.(?P<hash>[0-9a-f]{16})\.(?P<ext>avif|webp|jpg)|manifest\.json"
+    r"|c2pa/(?P<manifest_id>[0-9a-f-]{36})\.c2pa|provenance\.json)$"
 )
 
 
@@ -65,6 +76,27 @@ def variant_key(visibility: Visibility, asset_id: str, width: int, sha256: str, 
 
 def manifest_key(visibility: Visibility, asset_id: str) -> str:
     return f"{asset_prefix(visibility, asset_id)}manifest.json"
+
+
+def c2pa_sidecar_key(visibility: Visibility, asset_id: str, manifest_id: str) -> str:
+    """Where a variant's remote C2PA manifest lives: named by the manifest, never rewritten."""
+    return f"{asset_prefix(visibility, asset_id)}c2pa/{manifest_id}.c2pa"
+
+
+def provenance_token_key(asset_id: str) -> str:
+    """The signed public provenance token; only public assets have one."""
+    return f"{asset_prefix('public', asset_id)}provenance.json"
+
+
+def transform_key(asset_id: str, width: int, extension: str) -> str:
+    """Where the transform origin stores an on-demand variant (public assets only)."""
+    return f"{asset_prefix('public', asset_id)}t/{width}w.{extension}"
+
+
+def parse_transform_key(key: str) -> dict[str, str] | None:
+    """``asset_id``, ``width`` and ``ext`` of an on-demand variant key, or None."""
+    match = _TRANSFORM_KEY.match(key)
+    return match.groupdict() if match else None
 
 
 def parse_variant_key(key: str) -> dict[str, str] | None:

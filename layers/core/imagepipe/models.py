@@ -62,15 +62,26 @@ class OriginalInfo(_Strict):
     review_required: bool = False
 
 
+class ContentCredentialsRef(_Strict):
+    """Where a variant's C2PA manifest is: inside the file, or beside it at ``manifest_key``."""
+
+    placement: Literal["embedded", "remote"]
+    manifest_bytes: int
+    manifest_key: str | None = None
+    manifest_url: str | None = None
+
+
 class Variant(_Strict):
     key: str
     width: int
     height: int
     format: ImageFormat
     content_type: str
-    bytes: int
-    sha256: str
+    bytes: int  # as served, manifest included when embedded
+    sha256: str  # of the served bytes
     quality: int | None = None
+    score: float | None = None  # SSIMULACRA2 vs the resized source, where the engine measured it
+    content_credentials: ContentCredentialsRef | None = None
 
 
 class Manifest(_Strict):
@@ -83,6 +94,16 @@ class Manifest(_Strict):
     digital_source_type: str = DIGITAL_SOURCE_TYPE
     variants: tuple[Variant, ...]
     created_at: datetime
+    provenance_token_key: str | None = None  # public assets: the signed provenance token
+
+
+class BlurRegion(_Strict):
+    """A box relative to the upright original (0..1) that public variants blur (face policy)."""
+
+    left: float = Field(ge=0, le=1)
+    top: float = Field(ge=0, le=1)
+    width: float = Field(gt=0, le=1)
+    height: float = Field(gt=0, le=1)
 
 
 class DerivativesJob(_Strict):
@@ -91,6 +112,7 @@ class DerivativesJob(_Strict):
     asset_id: str
     original_key: str
     visibility: Visibility
+    blur_regions: tuple[BlurRegion, ...] = ()
 
 
 class ReviewTask(_Strict):

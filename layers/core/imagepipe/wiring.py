@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from .adapters.aws import client
+from .adapters.cdn import Cdn
 from .adapters.provenance_store import ProvenanceStore
+from .adapters.quota import HourlyQuota
 from .adapters.queues import Publisher
 from .adapters.storage import ObjectStore
 from .config import settings
 from .errors import ConfigurationError
 from .generation import ImageModel, model_for
-from .moderation.policy import ModerationBackend
-from .signed_urls import UrlSigner
+from .moderation.policy import ModerationBackend, ModerationPolicy
+from .signed_urls import KeyRing, UrlSigner
+
+if TYPE_CHECKING:
+    from .provenance.c2pa_signing import ContentCredentials
+    from .provenance.certificates import SigningChain
+    from .provenance.token import TokenSigner
 
 SECRET_MAX_AGE_SECONDS = 300  # a rotated key is picked up within five minutes
 
@@ -37,17 +46,30 @@ def provenance_store() -> ProvenanceStore:
 
 
 @cache
+def generation_quota() -> HourlyQuota:
+    return HourlyQuota(client("dynamodb"), settings().idempotency_table, settings().generation_quota_per_hour)
+
+
+@cache
+def cdn() -> Cdn:
+    settings().require("distribution_id")
+    return Cdn(client("cloudfront"), settings().distribution_id)
+
+
+@cache
 def moderation_backend() -> ModerationBackend:
-    name = settings().moderation_backend
-    if name == "rekognition":
-        from .moderation.rekognition import RekognitionModeration
+    from .moderation.config import blocklist_loader, build_backend
 
-        return RekognitionModeration(client("rekognition"))
-    if name == "local":
-        from .moderation.local_classifier import OpenNsfwModeration
+    blocklist = blocklist_loader(settings().phash_blocklist_parameter, lambda: client("ssm"))
+    return build_backend(settings().moderation_backend, client=client, blocklist=blocklist)
 
-        return OpenNsfwModeration()
-    raise ConfigurationError(f"MODERATION_BACKEND must be 'rekognition' or 'local', not {name!r}")
+
+@cache
+def moderation_policy() -> Callable[[], ModerationPolicy]:
+    """The current policy (thresholds + face policy), re-read from SSM every few minutes."""
+    from .moderation.config import policy_loader
+
+    return policy_loader(settings().moderation_policy_parameter, lambda: client("ssm"))
 
 
 def image_model(model_id: str) -> ImageModel:
@@ -60,12 +82,14 @@ def _secrets() -> SecretsProvider:
 
 
 def url_signer() -> UrlSigner:
-    """The signer for the current key; the secret is cached for a few minutes, not forever."""
+    """The signer for the key ring's current key; the secret is cached for a few minutes, not forever."""
     settings().require("signing_key_secret_arn")
     secret = _secrets().get(settings().signing_key_secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-    if not isinstance(secret, dict) or "private_key_pem" not in secret:
-        raise ConfigurationError("the signing key secret holds no private_key_pem; run `imagepipe keys install`")
-    return _signer(secret.get("key_id") or settings().cloudfront_key_id, secret["private_key_pem"])
+    try:
+        key = KeyRing.from_secret(secret if isinstance(secret, dict) else {}, default_key_id=settings().cloudfront_key_id).current()
+    except (ValueError, KeyError, TypeError) as error:
+        raise ConfigurationError(f"the signing key secret holds no usable key ({error}); see docs/delivery.md") from error
+    return _signer(key.key_id, key.private_key_pem)
 
 
 @cache
@@ -73,12 +97,47 @@ def _signer(key_id: str, private_key_pem: str) -> UrlSigner:
     return UrlSigner(key_id, private_key_pem)
 
 
+def content_credentials() -> ContentCredentials:
+    """C2PA signing with the current key of the C2PA signing secret (cached a few minutes)."""
+    return _content_credentials(_c2pa_chain())
+
+
+def provenance_token_signer() -> TokenSigner:
+    """Signs public provenance tokens with the same key and chain as the C2PA manifests."""
+    from .provenance.c2pa_signing import kms_signer
+    from .provenance.token import TokenSigner
+
+    chain = _c2pa_chain()
+    return TokenSigner(chain, sign_der=kms_signer(client("kms"), chain.kms_key_id) if chain.kms_key_id else None)
+
+
+def _c2pa_chain() -> SigningChain:
+    from .provenance.certificates import SigningChain
+
+    settings().require("c2pa_signing_secret_arn")
+    secret = _secrets().get(settings().c2pa_signing_secret_arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    try:
+        return SigningChain.from_secret(secret)
+    except (KeyError, TypeError, AttributeError):
+        raise ConfigurationError(
+            "the C2PA signing secret needs certificate_chain_pem and private_key_pem (or kms_key_id)"
+        ) from None
+
+
+@cache
+def _content_credentials(chain: SigningChain) -> ContentCredentials:
+    from .provenance.c2pa_signing import ContentCredentials  # c2pa loads a 23 MB library: only where used
+
+    return ContentCredentials(chain, kms_client=client("kms") if chain.kms_key_id else None)
+
+
 def reset() -> None:
     """Forget every cached adapter (tests and the local runtime between stacks)."""
     from . import config
     from .adapters import aws
 
-    for factory in (object_store, publisher, provenance_store, moderation_backend, _secrets, _signer):
+    for factory in (object_store, publisher, provenance_store, generation_quota, moderation_backend, moderation_policy, cdn, _secrets, _signer,
+                    _content_credentials):
         factory.cache_clear()
     config.settings.cache_clear()
     aws.reset()

@@ -21,7 +21,11 @@ _CONFIG = Config(
 
 
 # Image models can take well over a minute per request.
-_SERVICE_CONFIG = {"bedrock-runtime": _CONFIG.merge(Config(read_timeout=100, retries={"mode": "standard", "max_attempts": 2}))}
+_SERVICE_CONFIG = {
+    "bedrock-runtime": _CONFIG.merge(Config(read_timeout=100, retries={"mode": "standard", "max_attempts": 2})),
+    # Presigned URLs (review previews) too are SigV4: S3 refuses SigV2 in newer regions.
+    "s3": _CONFIG.merge(Config(signature_version="s3v4")),
+}
 
 
 @cache

@@ -22,10 +22,16 @@ from ..models import AssetStatus, ProvenanceEvent
 
 ApplyResult = Literal["applied", "duplicate", "out_of_order"]
 CONTENT_HASH_INDEX = "by-content-hash"
+# Sparse index of the assets in "review", oldest first (template.yaml: ProvenanceTable).
+PENDING_REVIEW_INDEX = "pending-review"
+PENDING_REVIEW_KEY = "review_queue"
+PENDING_REVIEW_SINCE = "review_since"
+PENDING_REVIEW_VALUE = "pending"
 
 # Which current status each new status may follow (None: the asset has no record yet).
 ALLOWED_PREDECESSORS: dict[AssetStatus, frozenset[AssetStatus | None]] = {
-    "created": frozenset({None}),
+    # "created" may follow "created": a retried generation re-signs its original (new hash).
+    "created": frozenset({None, "created"}),
     "review": frozenset({"created"}),
     "approved": frozenset({"created", "review"}),
     "published": frozenset({"approved"}),
@@ -151,6 +157,13 @@ class ProvenanceStore:
                     names[f"#t{index}"] = name
                     values[f":t{index}"] = _to_dynamo(event.data[name])
                     sets.append(f"#t{index} = :t{index}")
+        # The sparse pending-review index holds exactly the assets waiting for a person.
+        removes = ""
+        if event.status == "review":
+            sets += [f"{PENDING_REVIEW_KEY} = :pending", f"{PENDING_REVIEW_SINCE} = :at"]
+            values[":pending"] = _to_dynamo(PENDING_REVIEW_VALUE)
+        else:
+            removes = f" REMOVE {PENDING_REVIEW_KEY}, {PENDING_REVIEW_SINCE}"
 
         allowed = ALLOWED_PREDECESSORS[event.status]
         conditions = ["attribute_not_exists(pk)"] if None in allowed else []
@@ -160,7 +173,7 @@ class ProvenanceStore:
         return {
             "TableName": self._table,
             "Key": {"pk": {"S": asset_pk(event.asset_id)}, "sk": {"S": "META"}},
-            "UpdateExpression": "SET " + ", ".join(sets),
+            "UpdateExpression": "SET " + ", ".join(sets) + removes,
             "ConditionExpression": " OR ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -203,6 +216,23 @@ class ProvenanceStore:
             if "LastEvaluatedKey" not in response:
                 return sorted(items, key=lambda item: item.get("at", ""))
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def pending_reviews(self, *, limit: int = 50, after: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Assets waiting for a human decision, oldest first, and the key to continue after.
+
+        Reads the sparse index (eventually consistent): check ``asset()`` before acting.
+        """
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": PENDING_REVIEW_INDEX,
+            "KeyConditionExpression": f"{PENDING_REVIEW_KEY} = :pending",
+            "ExpressionAttributeValues": {":pending": {"S": PENDING_REVIEW_VALUE}},
+            "Limit": limit,
+        }
+        if after:
+            kwargs["ExclusiveStartKey"] = after
+        response = self._ddb.query(**kwargs)
+        return [_from_dynamo(i) for i in response.get("Items", [])], response.get("LastEvaluatedKey")
 
     def find_by_content_hash(self, sha256: str) -> list[dict[str, Any]]:
         response = self._ddb.query(

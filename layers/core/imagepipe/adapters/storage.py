@@ -92,3 +92,33 @@ class ObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under ``prefix`` (all pages)."""
+        found: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found += [item["Key"] for item in page.get("Contents", [])]
+        return found
+
+    def delete_keys(self, bucket: str, keys: list[str]) -> None:
+        """Delete ``keys`` in batches of 1,000; raises if S3 reports any key it could not delete."""
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": key} for key in keys[start : start + 1000]]
+            errors = self._s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True}).get("Errors", [])
+            if errors:
+                raise RuntimeError(f"S3 could not delete {len(errors)} objects, e.g. {errors[0]}")
+
+    def tag(self, bucket: str, key: str, tags: Mapping[str, str]) -> None:
+        """Replace the object's tags (the quarantine mark the originals bucket policy denies reads on)."""
+        self._s3.put_object_tagging(
+            Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        )
+
+    def tags(self, bucket: str, key: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"] for t in self._s3.get_object_tagging(Bucket=bucket, Key=key)["TagSet"]}
+
+    def presigned_get(self, bucket: str, key: str, *, expires_in: int) -> str:
+        """A GET URL for one object, valid ``expires_in`` seconds (at most the signer's session)."""
+        return self._s3.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )

@@ -1,23 +1,72 @@
-"""Derivatives: decode once, resize once per width, encode every format in a thread pool."""
+"""Derivatives: decode once, resize once per width, find each format's quality, encode in parallel.
+
+The plan for one source (`derive`):
+
+1. Decode once (`imaging.probe.decode`: pixel limit from the header before any pixel is
+   allocated, EXIF orientation, sRGB 8-bit, first frame of an animation).
+2. Resize once per planned width (Lanczos, ``reducing_gap=2``), in the thread pool.
+3. Per format, on the *probe* variant (the planned width nearest ``probe_width``, 320 px
+   by default): search the encoder quality whose SSIMULACRA2 score is on the format's
+   target (a few secant steps from a calibrated start, every trial measured). The probe
+   variant is the trial that was kept; its measured score goes into the manifest.
+4. Encode every other width of that format at the quality found, longest jobs first, on
+   ``threads`` workers. Each task saves its own copy of the image (``Image.save`` keeps
+   its options on the image object).
+
+Encoders (see the module's benchmark, ``bench/derivatives.py``, for the evidence):
+
+* AVIF: Pillow's own libavif/libaom plugin, 4:2:0, speed 6, one thread per encode.
+  ``pillow_avif`` (SVT-AV1, rav1e) is never imported: at equal SSIMULACRA2 and equal CPU,
+  SVT-AV1 is 5-15 % larger than libaom (preset 4 vs speed 6, preset 6 vs speed 8), rav1e
+  is slower and larger, and importing the plugin would take over ``AVIF`` saving.
+  Speed 6 is 11 % smaller than speed 7 for 30 % more CPU; speed 8 halves the CPU for
+  18 % more bytes.
+* WebP: libwebp through Pillow, method 4.
+* JPEG: jpegli (``pyjpegli``), then a lossless progressive rewrite by mozjpeg's jpegtran
+  (``mozjpeg_lossless_optimization``): about 15 % smaller than libjpeg-turbo at equal
+  SSIMULACRA2 and no slower. 4:2:0, baseline Huffman tables replaced by optimised
+  progressive scans; the pixels are exactly jpegli's.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
+import mozjpeg_lossless_optimization
+import numpy as np
+import pyjpegli
 from PIL import Image
 
 from .formats import OUTPUT_FORMATS, PILLOW_OUTPUT_FORMATS
 from .probe import DEFAULT_MAX_PIXELS, decode, normalize
+from .quality import Ssimulacra2Reference
 from .xmp import digital_source_type_xmp
 
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 960, 1280, 1920)
 
-_WEBP_METHOD = 4  # libwebp effort 0..6; 5-6 cost ~2x the time for ~2-3 % smaller files
+DEFAULT_TARGETS: Mapping[str, float] = MappingProxyType({"avif": 70.0, "webp": 70.0, "jpeg": 70.0})
+"""Default SSIMULACRA2 target per format: 70 is "high quality" (artifacts hard to notice)."""
+
+QUALITY_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
+    {"avif": (20, 95), "webp": (30, 98), "jpeg": (30, 98)}
+)
+"""The range a quality search may use, per format."""
+
+# Encoder quality points per SSIMULACRA2 point near the targets, measured on photographs
+# and generated images; the secant steps only start from it.
+_QUALITY_PER_POINT: Mapping[str, float] = MappingProxyType({"avif": 1.6, "webp": 2.0, "jpeg": 1.6})
+_SCORE_TOLERANCE = 0.75  # a trial within this of the target ends the search
+_WEBP_METHOD = 4  # libwebp effort 0..6; 6 costs 1.6x the time for ~4 % smaller files
 _JPEG_BACKGROUND = (255, 255, 255)
+_XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
+# CPU per pixel of each encoder relative to AVIF (libaom speed 6), for scheduling only.
+_RELATIVE_COST: Mapping[str, float] = MappingProxyType({"avif": 1.0, "webp": 0.18, "jpeg": 0.08})
 
 
 @dataclass(frozen=True)
@@ -31,22 +80,40 @@ class EngineSettings:
     formats : tuple[str, ...]
         Keys of `OUTPUT_FORMATS`, in the order variants are returned.
     avif_quality, webp_quality, jpeg_quality : int
-        Encoder quality, 0..100 (JPEG 1..100). The defaults give similar visual quality
-        (SSIM about 0.95 on photo-like content at 640 px) across the three formats.
+        Encoder quality, 0..100: the fixed quality of a format without a target, and the
+        first trial of a format's quality search.
+    avif_target, webp_target, jpeg_target : float or None
+        SSIMULACRA2 score to reach on the probe variant; None encodes at the fixed quality.
+    probe_width : int
+        The planned width nearest to this one is where qualities are searched and scored.
+    score_band : float
+        A first trial (at the configured quality) scoring within this many points of the
+        target is kept; only images outside the band are searched (see `_search`).
+    max_probes : int
+        Most encodes a quality search may try per format.
+    score_all : bool
+        Also score every other variant (one SSIMULACRA2 per variant: slow, for tools).
     avif_speed : int
         libaom speed preset, 0 (slowest, smallest) .. 10.
     max_pixels : int
         Largest accepted source, checked from the header before decoding.
     threads : int
-        Worker threads for resizing and encoding; each encoder itself runs single-threaded.
+        Worker threads for resizing, searching and encoding; each encoder runs on one.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     formats: tuple[str, ...] = ("avif", "webp", "jpeg")
-    avif_quality: int = 60
-    webp_quality: int = 80
-    jpeg_quality: int = 80
-    avif_speed: int = 8
+    avif_quality: int = 52
+    webp_quality: int = 75
+    jpeg_quality: int = 62
+    avif_target: float | None = DEFAULT_TARGETS["avif"]
+    webp_target: float | None = DEFAULT_TARGETS["webp"]
+    jpeg_target: float | None = DEFAULT_TARGETS["jpeg"]
+    probe_width: int = 320
+    score_band: float = 3.0
+    max_probes: int = 3
+    score_all: bool = False
+    avif_speed: int = 6
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 2
 
@@ -63,20 +130,36 @@ class EngineSettings:
             value = getattr(self, name)
             if not 0 <= value <= 100:
                 raise ValueError(f"{name} must be between 0 and 100, got {value}")
+        for name in ("avif_target", "webp_target", "jpeg_target"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < 100:
+                raise ValueError(f"{name} must be None or between 0 and 100, got {value}")
         if not 0 <= self.avif_speed <= 10:
             raise ValueError(f"avif_speed must be between 0 and 10, got {self.avif_speed}")
-        if self.threads < 1 or self.max_pixels < 1:
-            raise ValueError("threads and max_pixels must be at least 1")
+        if self.threads < 1 or self.max_pixels < 1 or self.max_probes < 1 or self.probe_width < 1:
+            raise ValueError("threads, max_pixels, max_probes and probe_width must be at least 1")
+        if self.score_band < 0:
+            raise ValueError(f"score_band must not be negative, got {self.score_band}")
 
     def quality_for(self, fmt: str) -> int:
-        """Return the quality setting used for a format key (``"avif"``, ``"webp"``, ``"jpeg"``)."""
+        """Return the fixed (or first-trial) quality of a format (``"avif"``, ``"webp"``, ``"jpeg"``)."""
         return {"avif": self.avif_quality, "webp": self.webp_quality,
                 "jpeg": self.jpeg_quality}[fmt]
+
+    def target_for(self, fmt: str) -> float | None:
+        """Return the SSIMULACRA2 target of a format, or None for a fixed quality."""
+        return {"avif": self.avif_target, "webp": self.webp_target,
+                "jpeg": self.jpeg_target}[fmt]
 
 
 @dataclass(frozen=True)
 class EncodedVariant:
-    """One encoded derivative."""
+    """One encoded derivative.
+
+    ``quality`` is the encoder setting used; ``score`` the SSIMULACRA2 of this file against
+    the resized source it was encoded from, when it was measured (always for the probe
+    width, for every variant with ``score_all``), else None.
+    """
 
     width: int
     height: int
@@ -86,6 +169,7 @@ class EncodedVariant:
     data: bytes = field(repr=False)
     sha256: str
     quality: int
+    score: float | None = None
 
     @property
     def bytes_len(self) -> int:
@@ -143,25 +227,19 @@ def derive(
     The source is decoded once (`imaging.probe.decode` for bytes; an image is passed
     through `imaging.probe.normalize`, its orientation taken as already applied), resized
     once per width (Lanczos, ``reducing_gap=2.0``, height rounded from the aspect ratio),
-    and every resized image is encoded in every format. Work runs on ``settings.threads``
-    threads; since ``Image.save`` stores its options on the image object, each encode
-    task saves its own copy.
+    and every resized image is encoded in every format, at the quality the format's
+    search found on the probe width (see the module docstring).
 
     Every output is sRGB without an embedded profile, carries the DigitalSourceType XMP
     packet, and nothing else from the source (no EXIF, GPS, ICC). AVIF and WebP keep
-    alpha; JPEG (progressive, optimised, 4:2:0) flattens it onto white.
-
-    AVIF uses Pillow's native plugin with libaom; ``pillow_avif`` must not be imported in
-    the same process, as it would take over ``AVIF`` saving (and its SVT encoder writes
-    to stderr). AVIF is by far the slowest encode; the encoder choice will be revisited
-    with the speed work.
+    alpha; JPEG (progressive, 4:2:0) flattens it onto white.
 
     Parameters
     ----------
     source : bytes or PIL.Image.Image
         Original file content, or an already decoded image.
     settings : EngineSettings, optional
-        Ladder, formats and encoder settings.
+        Ladder, formats, targets and encoder settings.
 
     Returns
     -------
@@ -171,27 +249,44 @@ def derive(
     Raises
     ------
     ImageRejectedError
-        If ``source`` is bytes that `decode` rejects.
+        If ``source`` is bytes that `decode` rejects (``too_many_pixels`` before decoding).
     """
     if isinstance(source, Image.Image):
         image = normalize(source)
     else:
         image = decode(bytes(source), max_pixels=settings.max_pixels)
     width, height = image.size
-    sizes = [(w, max(1, round(height * w / width))) for w in plan_widths(width, settings.widths)]
-    jobs = [(fmt, i) for fmt in settings.formats for i in range(len(sizes))]
-    # Longest jobs first (largest width, AVIF before the rest) to shorten the tail.
-    cost_rank = {"avif": 0, "webp": 1, "jpeg": 2}
-    schedule = sorted(range(len(jobs)), key=lambda j: (-jobs[j][1], cost_rank[jobs[j][0]]))
+    widths = plan_widths(width, settings.widths)
+    sizes = [(w, max(1, round(height * w / width))) for w in widths]
+    probe = min(range(len(widths)), key=lambda i: (abs(widths[i] - settings.probe_width), i))
     xmp = digital_source_type_xmp()
+    done: dict[tuple[str, int], EncodedVariant] = {}
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         resized = list(pool.map(lambda size: _resize(image, size), sizes))
-        futures = {
-            j: pool.submit(_encode, resized[jobs[j][1]], jobs[j][0], settings, xmp)
-            for j in schedule
+        reference = _ScoringReference(resized[probe])
+        # Searches first, AVIF (the longest) first. Then every other encode, longest first
+        # (largest pixel count x the format's relative cost), so that the last job to start
+        # is a short one and neither worker idles at the end.
+        searches = {
+            fmt: pool.submit(_search, resized[probe], fmt, settings, xmp, reference)
+            for fmt in sorted(settings.formats, key=_RELATIVE_COST.__getitem__, reverse=True)
         }
-        variants = tuple(futures[j].result() for j in range(len(jobs)))
+        for fmt, search in searches.items():
+            done[(fmt, probe)] = search.result()
+        jobs = [(fmt, i) for fmt in settings.formats for i in range(len(sizes)) if i != probe]
+        jobs.sort(key=lambda job: -_RELATIVE_COST[job[0]] * sizes[job[1]][0] * sizes[job[1]][1])
+        encodes = {
+            (fmt, i): pool.submit(_encode_scored, resized[i], fmt, done[(fmt, probe)].quality,
+                                  settings, xmp)
+            for fmt, i in jobs
+        }
+        for key, future in encodes.items():
+            done[key] = future.result()
+    variants = tuple(done[(fmt, i)] for fmt in settings.formats for i in range(len(sizes)))
     return DerivedSet(width=width, height=height, variants=variants)
+
+
+# -- resizing and scoring --------------------------------------------------------------------
 
 
 def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -200,32 +295,181 @@ def _resize(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.LANCZOS, reducing_gap=2.0)
 
 
-def _encode(image: Image.Image, fmt: str, settings: EngineSettings, xmp: bytes) -> EncodedVariant:
-    own = image.copy()  # never save an Image object another thread may be saving
-    own.info = {}
+class _ScoringReference:
+    """SSIMULACRA2 references of one resized image, as each format will show it.
+
+    AVIF and WebP keep alpha and JPEG flattens it onto white, so images with alpha are
+    compared as composited on mid grey (AVIF, WebP) or on white (JPEG); opaque images share
+    one reference. References are built lazily and at most once (under the GIL, a race only
+    builds one twice).
+    """
+
+    def __init__(self, image: Image.Image) -> None:
+        self._image = image
+        self._built: dict[str, Ssimulacra2Reference] = {}
+
+    def for_format(self, fmt: str) -> Ssimulacra2Reference:
+        kind = "flat" if fmt == "jpeg" and self._image.mode == "RGBA" else "rgb"
+        ref = self._built.get(kind)
+        if ref is None:
+            source = _flatten(self._image) if kind == "flat" else self._image
+            ref = self._built[kind] = Ssimulacra2Reference(source)
+        return ref
+
+
+def _score(reference: Ssimulacra2Reference, data: bytes) -> float:
+    with Image.open(io.BytesIO(data)) as decoded:
+        decoded.load()
+        return round(reference.score(decoded), 2)
+
+
+def _search(
+    image: Image.Image,
+    fmt: str,
+    settings: EngineSettings,
+    xmp: bytes,
+    reference: _ScoringReference,
+) -> EncodedVariant:
+    """Encode the probe variant, searching the quality when its score is off target.
+
+    The first trial uses the configured quality (calibrated so that a typical image lands
+    on the target). When it scores within ``score_band`` of the target it is kept: at
+    equal *mean* score over a corpus, pulling every image exactly onto the target costs
+    3-5 % more bytes than a fixed quality (measured on the benchmark corpus), so only
+    the outliers (images a fixed quality would leave visibly worse, or wastefully better)
+    are searched. A search takes secant steps (the first with a calibrated slope), kept
+    inside the bracket of the trials below and above the target; the result is the
+    lowest-quality trial that scored at least ``target - 0.75``, or else the best-scoring
+    one. Every trial is measured, so the recorded score is the real one.
+    """
+    ref = reference.for_format(fmt)
+    target = settings.target_for(fmt)
     quality = settings.quality_for(fmt)
-    params: dict[str, object] = {"quality": quality, "xmp": xmp}
-    if fmt == "jpeg":
-        if own.mode != "RGB":
-            background = Image.new("RGBA", own.size, _JPEG_BACKGROUND + (255,))
-            own = Image.alpha_composite(background, own.convert("RGBA")).convert("RGB")
-        params.update(optimize=True, progressive=True, subsampling=2)
-    elif fmt == "webp":
-        params.update(method=_WEBP_METHOD)
-    elif fmt == "avif":
-        params.update(speed=settings.avif_speed, subsampling="4:2:0", codec="aom",
-                      max_threads=1)
-    out = io.BytesIO()
-    own.save(out, PILLOW_OUTPUT_FORMATS[fmt], **params)
-    data = out.getvalue()
+    if target is None:
+        data = _encode(image, fmt, quality, settings.avif_speed, xmp)
+        return _variant(image, fmt, quality, data, _score(ref, data))
+    low, high = QUALITY_RANGES[fmt]
+    quality = min(max(quality, low), high)
+    trials: dict[int, tuple[float, bytes]] = {}
+    for _ in range(settings.max_probes):
+        data = _encode(image, fmt, quality, settings.avif_speed, xmp)
+        score = _score(ref, data)
+        trials[quality] = (score, data)
+        if abs(score - target) <= (settings.score_band if len(trials) == 1 else _SCORE_TOLERANCE):
+            return _variant(image, fmt, quality, data, score)
+        following = _next_quality(trials, target, fmt, low, high)
+        if following is None:
+            break
+        quality = following
+    good = [q for q, (s, _) in trials.items() if s >= target - _SCORE_TOLERANCE]
+    chosen = min(good) if good else max(trials, key=lambda q: (trials[q][0], -q))
+    score, data = trials[chosen]
+    return _variant(image, fmt, chosen, data, score)
+
+
+def _next_quality(
+    trials: dict[int, tuple[float, bytes]], target: float, fmt: str, low: int, high: int
+) -> int | None:
+    below = [q for q, (s, _) in trials.items() if s < target]
+    above = [q for q, (s, _) in trials.items() if s >= target]
+    lo = max(below) if below else None
+    hi = min(above) if above else None
+    if lo is not None and hi is not None:
+        if hi - lo <= 1:
+            return None
+        s_lo, s_hi = trials[lo][0], trials[hi][0]
+        guess = lo + (target - s_lo) * (hi - lo) / (s_hi - s_lo) if s_hi > s_lo else (lo + hi) / 2
+        return min(max(round(guess), lo + 1), hi - 1)
+    q, (s, _) = (lo, trials[lo]) if lo is not None else (hi, trials[hi])  # type: ignore[index]
+    step = (target - s) * _QUALITY_PER_POINT[fmt]
+    step = math.copysign(max(abs(step), 2.0), step)
+    guess = min(max(round(q + step), low), high)
+    return None if guess in trials else guess
+
+
+def _encode_scored(
+    image: Image.Image, fmt: str, quality: int, settings: EngineSettings, xmp: bytes
+) -> EncodedVariant:
+    data = _encode(image, fmt, quality, settings.avif_speed, xmp)
+    score = None
+    if settings.score_all:
+        score = _score(_ScoringReference(image).for_format(fmt), data)
+    return _variant(image, fmt, quality, data, score)
+
+
+def _variant(
+    image: Image.Image, fmt: str, quality: int, data: bytes, score: float | None
+) -> EncodedVariant:
     spec = OUTPUT_FORMATS[fmt]
     return EncodedVariant(
-        width=own.width,
-        height=own.height,
+        width=image.width,
+        height=image.height,
         format=fmt,
         content_type=spec.content_type,
         extension=spec.extension,
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         quality=quality,
+        score=score,
     )
+
+
+# -- encoders --------------------------------------------------------------------------------
+
+
+def _encode(image: Image.Image, fmt: str, quality: int, avif_speed: int, xmp: bytes) -> bytes:
+    return _ENCODERS[fmt](image, quality, avif_speed, xmp)
+
+
+def _encode_pillow(image: Image.Image, fmt: str, params: dict[str, object]) -> bytes:
+    own = image.copy()  # never save an Image object another thread may be saving
+    own.info = {}
+    out = io.BytesIO()
+    own.save(out, PILLOW_OUTPUT_FORMATS[fmt], **params)
+    return out.getvalue()
+
+
+def _encode_avif(image: Image.Image, quality: int, speed: int, xmp: bytes) -> bytes:
+    return _encode_pillow(image, "avif", {
+        "quality": quality, "speed": speed, "subsampling": "4:2:0", "codec": "aom",
+        "max_threads": 1, "xmp": xmp,
+    })
+
+
+def _encode_webp(image: Image.Image, quality: int, _speed: int, xmp: bytes) -> bytes:
+    return _encode_pillow(image, "webp", {"quality": quality, "method": _WEBP_METHOD, "xmp": xmp})
+
+
+def _encode_jpeg(image: Image.Image, quality: int, _speed: int, xmp: bytes) -> bytes:
+    rgb = _flatten(image) if image.mode != "RGB" else image
+    pixels = np.ascontiguousarray(np.asarray(rgb))
+    baseline = pyjpegli.encode(pixels, rgb.width, rgb.height, quality=quality)
+    progressive = mozjpeg_lossless_optimization.optimize(baseline)
+    return _with_jpeg_xmp(progressive, xmp)
+
+
+_ENCODERS: Mapping[str, Callable[[Image.Image, int, int, bytes], bytes]] = MappingProxyType(
+    {"avif": _encode_avif, "webp": _encode_webp, "jpeg": _encode_jpeg}
+)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """Composite an image with alpha onto the JPEG background (white), as RGB."""
+    if image.mode == "RGB":
+        return image
+    background = Image.new("RGBA", image.size, _JPEG_BACKGROUND + (255,))
+    return Image.alpha_composite(background, image.convert("RGBA")).convert("RGB")
+
+
+def _with_jpeg_xmp(jpeg: bytes, xmp: bytes) -> bytes:
+    """Insert an XMP APP1 segment after SOI and any APP0 (JFIF) segment."""
+    if jpeg[:2] != b"\xff\xd8":
+        raise ValueError("not a JPEG stream")
+    payload = _XMP_APP1_PREFIX + xmp
+    if len(payload) + 2 > 0xFFFF:
+        raise ValueError("XMP packet too large for one APP1 segment")
+    pos = 2
+    while jpeg[pos : pos + 2] == b"\xff\xe0":
+        pos += 2 + int.from_bytes(jpeg[pos + 2 : pos + 4], "big")
+    segment = b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload
+    return jpeg[:pos] + segment + jpeg[pos:]

@@ -19,7 +19,10 @@ from ..models import GenerationRequest
 from ..signed_urls import verify
 from ..stages import generate as generate_stage
 from ..stages import ingest as ingest_stage
+from ..review_console.demo import lines as staff_lines
+from ..review_console.demo import staff_actions
 from . import gallery
+from .provenance import check_published
 from .runtime import LocalRuntime
 from .stack import LocalStack
 
@@ -34,6 +37,8 @@ GENERATION_REQUESTS = [
                          height=1024, requester="alice", visibility="public")),
     ("needs review", dict(prompt="a medieval weapon on display in a museum hall", seed=11, width=768,
                           height=768, requester="carol", visibility="public")),
+    ("kept for review", dict(prompt="a vintage pistol on a velvet cloth", seed=13, width=512, height=512,
+                             requester="carol", visibility="private")),
     ("policy reject", dict(prompt="a nude figure on a beach", seed=5, width=512, height=512,
                            requester="mallory", visibility="public")),
 ]
@@ -162,7 +167,7 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
             "variants": [],
         }
         publication = record.get("publication")
-        if publication:
+        if publication and record["status"] == "published":
             entry["manifest_key"] = publication["manifest_key"]
             for variant in publication["variants"]:
                 body = s3.get_object(Bucket=variants_bucket, Key=variant["key"])
@@ -175,6 +180,7 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
                 )
             manifest = s3.get_object(Bucket=variants_bucket, Key=publication["manifest_key"])["Body"].read()
             (out / publication["manifest_key"]).write_bytes(manifest)
+            entry["content_credentials"] = check_published(stack, out, publication)
             status, urls = sign_request(runtime, item.asset_id, entry["requester"])
             if status == 200 and urls["signed"]:
                 url = urls["variants"][0]["url"]
@@ -190,7 +196,10 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
     return {"assets": assets, "dead_letters": dead_letters(stack)}
 
 
-def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float = 600) -> dict[str, Any]:
+def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float = 600, edge: Any = None) -> dict[str, Any]:
+    """``edge``: a running `LocalEdge` to serve the results through (else a temporary one)."""
+    from .delivery import run_checks
+
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -199,8 +208,11 @@ def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float =
     submitted = submit(stack, out)
     (out / "broken.png").unlink()
     drained = runtime.drain(timeout=timeout)
+    staff = staff_actions(stack, runtime, submitted)  # approve one in review, take one down
     summary = collect(stack, runtime, submitted, out)
+    summary["staff"] = staff
     summary["drained"] = drained
+    summary["edge"] = run_checks(stack, runtime, summary, out, edge)  # viewers' side, through the local CloudFront
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["invocations"] = {k: vars(v) for k, v in runtime.stats.items()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -218,12 +230,20 @@ def table(summary: dict[str, Any]) -> str:
             what = f"{len(asset['variants'])} variants {'/'.join(formats)} @ {','.join(map(str, widths))}w, {total / 1024:.0f} KiB"
             if asset.get("signed_url"):
                 what += f"; signed URL {asset['signed_url_check']['signature']}"
+            if asset.get("content_credentials"):
+                check = asset["content_credentials"]
+                what += f"; C2PA {check['trusted']}/{check['variants']} Trusted, tampered {check['tampered']['state']}"
+                what += f", token {check['token']}" if "token" in check else ""
         else:
             what = asset["reason"] or ""
         rows.append((asset["asset_id"][:8], asset["label"], asset["status"], what))
     widths = [max(len(str(row[i])) for row in rows) for i in range(4)]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
+    lines += staff_lines(summary.get("staff"))
+    from .delivery import edge_lines
+
+    lines += edge_lines(summary)
     for letter in summary["dead_letters"]:
         lines.append(f"dead letter in {letter['queue']}: {letter['body'][:60]}")
     return "\n".join(lines)

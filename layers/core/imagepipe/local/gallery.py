@@ -29,24 +29,14 @@ built from each asset's manifest; the browser picks the width from <code>srcset<
 
 
 def picture(asset: dict[str, Any]) -> str:
-    variants = asset["variants"]
-    largest = max(variants, key=lambda v: v["width"])
-    sizes = "(min-width: 72rem) 40rem, 55vw"
-    sources = []
-    for fmt in FORMAT_ORDER[:-1]:
-        candidates = sorted((v for v in variants if v["format"] == fmt), key=lambda v: v["width"])
-        if candidates:
-            srcset = ", ".join(f"{escape(v['key'])} {v['width']}w" for v in candidates)
-            sources.append(f'<source type="{MIME[fmt]}" srcset="{srcset}" sizes="{sizes}">')
-    jpegs = sorted((v for v in variants if v["format"] == "jpeg"), key=lambda v: v["width"])
-    fallback = jpegs[-1] if jpegs else largest
-    srcset = ", ".join(f"{escape(v['key'])} {v['width']}w" for v in jpegs)
-    return (
-        "<picture>" + "".join(sources)
-        + f'<img src="{escape(fallback["key"])}" srcset="{srcset}" sizes="{sizes}" '
-        f'width="{largest["width"]}" height="{largest["height"]}" loading="lazy" alt="{escape(asset["label"])}">'
-        "</picture>"
-    )
+    """Relative URLs, so the page works from disk and from the local edge (which serves it at /);
+    a private asset's carry its wildcard signature (``signed_paths``), as a page would."""
+    from ..delivery.responsive import picture as build
+
+    signed = asset.get("signed_paths") or {}
+    return build(
+        asset["variants"], url=lambda v: signed.get(v["key"], v["key"]), sizes="(min-width: 72rem) 40rem, 55vw"
+    ).to_html(alt=asset["label"])
 
 
 def facts(asset: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ policies, cache policies) get a placeholder id.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import tomllib
 from dataclasses import dataclass, field
@@ -16,10 +17,13 @@ from typing import Any
 
 import boto3
 
+from ..provenance.certificates import SigningChain, local_chain
 from ..signed_urls import generate_key_pair
 from . import template as cfn
 
 SIGNING_SECRET = "SigningKeySecret"
+C2PA_SECRET = "C2paSigningSecret"
+LOCAL_STATE_DIR = ".imagepipe"  # git-ignored
 PUBLIC_KEY = "CloudFrontPublicKey"
 LOCAL_STACK_NAME = "imagepipe-local"
 REGION = "us-east-1"
@@ -66,7 +70,10 @@ class LocalStack:
         stack_name: str = LOCAL_STACK_NAME,
         region: str = REGION,
         parameters: dict[str, str] | None = None,
+        c2pa_chain: SigningChain | None = None,
     ) -> None:
+        """``c2pa_chain``: the C2PA signing chain to install (default: the developer's local
+        chain, made once under .imagepipe/ so earlier demo files keep validating Trusted)."""
         self.root = root
         self.endpoint_url = endpoint_url
         self.region = region
@@ -81,7 +88,11 @@ class LocalStack:
         self.attributes: dict[str, dict[str, str]] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.public_keys: dict[str, str] = {}
+        self.signing_keys: dict[str, str] = {}  # key id -> private PEM, for key pairs this deploy made
+        self._generated_keys: dict[str, str] = {}  # public PEM -> private PEM
         self._private_key_pem = ""
+        self._c2pa_chain = c2pa_chain
+        self.c2pa_trust_anchor = ""  # the local root CA (PEM) that C2PA validation trusts
         self._resolve: cfn.Resolver | None = None
 
     def client(self, service: str) -> Any:
@@ -102,6 +113,7 @@ class LocalStack:
         for logical_id in self._resources:
             self._ref(logical_id)
         self._install_signing_key()
+        self._install_c2pa_chain()
         self.functions = {
             logical_id: self._function(logical_id, spec)
             for logical_id, spec in self._resources.items()
@@ -130,12 +142,19 @@ class LocalStack:
                 raise KeyError(f"template.yaml has no resource or parameter {logical_id!r}")
             self.physical[logical_id] = "(creating)"
             spec = self._resources[logical_id]
+            if "Condition" in spec and not self._resolve.condition(spec["Condition"]):
+                self.physical[logical_id] = f"local-{logical_id}-not-created"  # as CloudFormation: skipped
+                return self.physical[logical_id]
             creator = getattr(self, "_create_" + spec["Type"].replace("::", "_"), None)
             props = self._resolve(spec.get("Properties", {})) if creator else {}
             self.physical[logical_id] = creator(logical_id, props) if creator else f"local-{logical_id}"
         return self.physical[logical_id]
 
     def _attr(self, logical_id: str, name: str) -> str:
+        owner = self._resources.get(logical_id.removesuffix("Url"), {})
+        if logical_id not in self._resources and "FunctionUrlConfig" in owner.get("Properties", {}):
+            # SAM adds an AWS::Lambda::Url named {Function}Url; locally LocalRuntime.invoke serves it.
+            return f"https://{self.stack_name}-{logical_id.removesuffix('Url')}.lambda-url.{self.region}.on.aws/".lower()
         self._ref(logical_id)
         try:
             return self.attributes[logical_id][name]
@@ -212,6 +231,15 @@ class LocalStack:
         self.attributes[logical_id] = {"Arn": f"arn:aws:dynamodb:{self.region}:123456789012:table/{name}"}
         return name
 
+    def _create_AWS_SSM_Parameter(self, logical_id: str, props: dict[str, Any]) -> str:
+        name = props.get("Name", f"/{self.stack_name}/{logical_id}")
+        ssm = self.client("ssm")
+        try:  # the template's value is the initial one; a value set since is kept
+            ssm.put_parameter(Name=name, Value=str(props["Value"]), Type=props.get("Type", "String"))
+        except ssm.exceptions.ParameterAlreadyExists:
+            pass
+        return name
+
     def _create_AWS_SecretsManager_Secret(self, logical_id: str, props: dict[str, Any]) -> str:
         name = props.get("Name", f"{self.stack_name}/{logical_id}")
         secrets = self.client("secretsmanager")
@@ -220,8 +248,24 @@ class LocalStack:
         except secrets.exceptions.ResourceExistsException:
             return secrets.describe_secret(SecretId=name)["ARN"]
 
+    def _ssm_public_key(self, value: str) -> str:
+        """A PEM given as ``{{resolve:ssm:NAME}}``. A missing parameter gets a fresh key pair, the
+        step `imagepipe keys` does before a real deploy; its private key lands in `signing_keys`."""
+        match = re.match(r"^\{\{resolve:ssm:([^:}]+)(?::\d+)?\}\}$", value)
+        if not match:
+            return value
+        ssm = self.client("ssm")
+        try:
+            return ssm.get_parameter(Name=match[1])["Parameter"]["Value"]
+        except ssm.exceptions.ParameterNotFound:
+            private_pem, public_pem = generate_key_pair()
+            ssm.put_parameter(Name=match[1], Value=public_pem, Type="String")
+            self._generated_keys[public_pem] = private_pem
+            return public_pem
+
     def _create_AWS_CloudFront_PublicKey(self, logical_id: str, props: dict[str, Any]) -> str:
-        config = props["PublicKeyConfig"]
+        config = {**props["PublicKeyConfig"]}
+        config["EncodedKey"] = self._ssm_public_key(config["EncodedKey"])
         cloudfront = self.client("cloudfront")
         for item in cloudfront.list_public_keys().get("PublicKeyList", {}).get("Items", []):
             if item["Name"] == config["Name"]:
@@ -237,6 +281,8 @@ class LocalStack:
                 }
             )["PublicKey"]["Id"]
         self.public_keys[key_id] = config["EncodedKey"]
+        if config["EncodedKey"] in self._generated_keys:
+            self.signing_keys[key_id] = self._generated_keys[config["EncodedKey"]]
         return key_id
 
     def _create_AWS_CloudFront_KeyGroup(self, logical_id: str, props: dict[str, Any]) -> str:
@@ -266,6 +312,9 @@ class LocalStack:
                         "Quantity": len(origins),
                         "Items": [
                             {"Id": o["Id"], "DomainName": o["DomainName"], "S3OriginConfig": {"OriginAccessIdentity": ""}}
+                            if "S3OriginConfig" in o
+                            else {"Id": o["Id"], "DomainName": o["DomainName"],
+                                  "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}
                             for o in origins
                         ],
                     },
@@ -280,12 +329,26 @@ class LocalStack:
 
     def _install_signing_key(self) -> None:
         """What `imagepipe keys install` does after a real deploy: the private key into the secret."""
-        if not self._private_key_pem or SIGNING_SECRET not in self.physical:
+        private_pem = self.signing_keys.get(self.physical.get(PUBLIC_KEY, "")) or self._private_key_pem
+        if not private_pem or SIGNING_SECRET not in self.physical:
             return
         self.client("secretsmanager").put_secret_value(
             SecretId=self.physical[SIGNING_SECRET],
-            SecretString=json.dumps({"private_key_pem": self._private_key_pem, "key_id": self.physical[PUBLIC_KEY]}),
+            SecretString=json.dumps({"private_key_pem": private_pem, "key_id": self.physical[PUBLIC_KEY]}),
         )
+
+    def _install_c2pa_chain(self) -> None:
+        """The C2PA key and chain into their secret, unless a running stack already has them."""
+        if C2PA_SECRET not in self.physical:
+            return
+        secrets = self.client("secretsmanager")
+        current = json.loads(secrets.get_secret_value(SecretId=self.physical[C2PA_SECRET])["SecretString"] or "{}")
+        if "certificate_chain_pem" in current:
+            self.c2pa_trust_anchor = current.get("trust_anchor_pem", "")
+            return
+        chain = self._c2pa_chain or local_chain(self.root / LOCAL_STATE_DIR)
+        secrets.put_secret_value(SecretId=self.physical[C2PA_SECRET], SecretString=chain.to_secret())
+        self.c2pa_trust_anchor = chain.trust_anchor_pem
 
     # -- functions -----------------------------------------------------------------------
 

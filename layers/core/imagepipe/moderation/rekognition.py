@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
 from imagepipe.errors import ModerationError
-from imagepipe.moderation.policy import Label, flatten_to_rgb
+from imagepipe.moderation.policy import Label, UnsupportedImageError, flatten_to_rgb
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Rekognition's ImageBlob limit
 MIN_SIDE = 80
@@ -121,7 +121,7 @@ def jpeg_rendition(image: Image.Image) -> bytes:
     """
     width, height = image.size
     if min(width, height) < MIN_SIDE:
-        raise ModerationError(
+        raise UnsupportedImageError(
             f"unsupported: Rekognition needs at least {MIN_SIDE} px per side, got {width}x{height}"
         )
     rgb = flatten_to_rgb(image)
@@ -129,7 +129,7 @@ def jpeg_rendition(image: Image.Image) -> bytes:
     while True:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         if min(size) < MIN_SIDE:
-            raise ModerationError(
+            raise UnsupportedImageError(
                 f"unsupported: cannot fit {width}x{height} into Rekognition's limits "
                 f"while keeping {MIN_SIDE} px per side"
             )

@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 
 from ..adapters.queues import Publisher
+from ..adapters.quota import HourlyQuota
 from ..adapters.storage import ObjectStore
 from ..errors import PromptRejectedError, RejectedInputError
 from ..generation.base import GenerationSpec, ImageModel
 from ..ids import derived_asset_id
 from ..imaging.probe import inspect_image
 from ..keys import original_key
-from ..models import GenerationRequest, ProvenanceEvent
+from ..models import DIGITAL_SOURCE_TYPE, GenerationRequest, ProvenanceEvent, utc_now
 from ..moderation.text import TextPolicy
+from ..provenance.c2pa_signing import ContentCredentials, GenerationClaim
+from ..provenance.models_registry import ModelRegistry, default_registry
 from . import StageResult
 from .common import original_metadata, rejected_result, rejection, sha256_hex
 
 ACTOR = "generate"
+MODEL_OUTPUT_EXTENSION = "png"  # every image model adapter returns PNG
 
 
 def generate(
@@ -29,12 +33,22 @@ def generate(
     publisher: Publisher,
     originals_bucket: str,
     max_pixels: int,
+    quota: HourlyQuota | None = None,
+    content_credentials: ContentCredentials,
+    registry: ModelRegistry | None = None,
 ) -> StageResult:
     """Check the prompt, call the model once, store the original, record its provenance.
 
     The provenance "created" fact is sent before the original is written: the write is
     what triggers moderation, so moderation's facts always follow it in the asset's
-    FIFO group.
+    FIFO group. Hence an existing original means its fact was sent, and a retry stops
+    there. A retry after a crash between the two re-signs (new bytes, new hash): its
+    fact carries the new hash, and the store lets "created" follow "created".
+
+    The stored original carries a C2PA manifest (``c2pa.created``, the model as software
+    agent, the prompt's hash), so ``content_sha256`` is the hash of the signed bytes. The
+    model's licence and usage restrictions come from the model registry; a model it does
+    not list is refused.
     """
     asset_id = derived_asset_id(ACTOR, request.requester, request.client_request_id)
     facts = {
@@ -49,12 +63,18 @@ def generate(
         "seed": request.seed,
         "requested_size": [request.width, request.height],
     }
+    key = original_key(asset_id, MODEL_OUTPUT_EXTENSION)
     try:
         verdict = text_policy.check(request.prompt, request.negative_prompt)
         if verdict.verdict == "reject":
             raise PromptRejectedError("prompt_policy", "blocked terms: " + ", ".join(verdict.matched))
+        if store.head_metadata(originals_bucket, key) is not None:
+            return StageResult(asset_id, "created", "already_stored")
         if request.model_id not in allowed_models:
             raise RejectedInputError("unknown_model", f"{request.model_id!r} is not enabled for this stack")
+        licence = (registry or default_registry()).entry(request.model_id).provenance_facts()
+        if quota is not None and not quota.take(request.requester, utc_now()):
+            raise RejectedInputError("quota_exceeded", f"{request.requester} used all {quota.per_hour} generations this hour")
         spec = GenerationSpec(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt,
@@ -64,28 +84,50 @@ def generate(
         )
         image = image_model(request.model_id).generate(spec)
         info = inspect_image(image.png, max_pixels=max_pixels)
+        if info.extension != MODEL_OUTPUT_EXTENSION:
+            raise RejectedInputError("model_error", f"the model returned {info.format}, not PNG")
     except RejectedInputError as error:
         publisher.record(rejection(asset_id, ACTOR, error, facts))
         return rejected_result(asset_id, error)
 
-    key = original_key(asset_id, info.extension)
-    content_sha256 = sha256_hex(image.png)
+    created_at = utc_now()
+    signed = content_credentials.sign_original(
+        image.png,
+        info.content_type,
+        GenerationClaim(
+            asset_id=asset_id,
+            model_id=image.model_id,
+            model_version=image.model_version,
+            prompt_sha256=str(facts["prompt_sha256"]),
+            created_at=created_at.isoformat(),
+        ),
+    )
+    content_sha256 = sha256_hex(signed.data)
     review_reasons = [f"prompt_review:{term}" for term in verdict.matched] if verdict.verdict == "review" else []
     publisher.record(
         ProvenanceEvent(
-            event_id=f"{asset_id}:created",
+            event_id=f"{asset_id}:created:{content_sha256}",
             asset_id=asset_id,
             kind="created",
             actor=ACTOR,
             status="created",
+            at=created_at,
             data={
                 **facts,
+                **licence,
+                "digital_source_type": DIGITAL_SOURCE_TYPE,
+                "content_credentials": {
+                    "placement": signed.placement,
+                    "manifest_id": signed.manifest_id,
+                    "manifest_bytes": signed.added_bytes,
+                    "sign_ms": signed.sign_ms,
+                },
                 "model_version": image.model_version,
                 "parameters": dict(image.parameters),
                 "original_key": key,
                 "content_sha256": content_sha256,
                 "content_type": info.content_type,
-                "bytes": len(image.png),
+                "bytes": len(signed.data),
                 "width": info.width,
                 "height": info.height,
                 "review_reasons": review_reasons,
@@ -95,7 +137,7 @@ def generate(
     store.put(
         originals_bucket,
         key,
-        image.png,
+        signed.data,
         content_type=info.content_type,
         metadata=original_metadata(
             asset_id=asset_id,

@@ -1,19 +1,26 @@
 """moderate: every new original is checked before anything can be published.
 
-Fail closed: an image that cannot be decoded is rejected; a backend error fails the
-record so SQS retries it, and on the last attempt the asset goes to human review
-instead of being silently approved (or silently lost in a DLQ).
+Fail closed: an image that cannot be decoded is rejected; a backend error (or a policy
+or blocklist that cannot be loaded) fails the record so SQS retries it, and on the last
+attempt the asset goes to human review instead of being silently approved (or silently
+lost in a DLQ). An image a backend cannot look at at all (too small for Rekognition)
+goes to review at once: retrying would not change it.
+
+An approved image whose decision names faces to blur carries their regions to the
+derivatives stage, which blurs them in public variants.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..adapters.queues import Publisher
 from ..adapters.storage import ObjectStore
 from ..errors import ModerationError, RejectedInputError
 from ..imaging.probe import decode
 from ..keys import asset_id_from_original_key
-from ..models import DerivativesJob, ProvenanceEvent, ReviewTask
-from ..moderation.policy import ModerationBackend, ModerationPolicy
+from ..models import BlurRegion, DerivativesJob, ProvenanceEvent, ReviewTask
+from ..moderation.policy import DEFAULT_POLICY, ModerationBackend, ModerationPolicy, UnsupportedImageError
 from . import StageResult
 from .common import rejected_result, rejection
 
@@ -29,7 +36,7 @@ def moderate(
     *,
     store: ObjectStore,
     backend: ModerationBackend,
-    policy: ModerationPolicy,
+    policy: ModerationPolicy | Callable[[], ModerationPolicy],
     publisher: Publisher,
     derivatives_queue_url: str,
     review_queue_url: str,
@@ -48,14 +55,16 @@ def moderate(
     extra_reasons = tuple(r for r in original.metadata.get("review-reasons", "").split(",") if r)
 
     image.thumbnail((MODERATION_LONG_SIDE, MODERATION_LONG_SIDE))
+    current = DEFAULT_POLICY  # only decides if loading the configured one fails: then it is review anyway
     try:
+        current = policy() if callable(policy) else policy
         labels = backend.classify(image)
     except ModerationError as error:
-        if not last_attempt:
+        if not (last_attempt or isinstance(error, UnsupportedImageError)):
             raise
         extra_reasons += (f"moderation_unavailable:{error}",)
         labels = []
-    decision = policy.decide(
+    decision = current.decide(
         labels, backend=backend.name, model_version=backend.model_version, extra_reasons=extra_reasons
     )
     status = STATUS_BY_VERDICT[decision.verdict]
@@ -71,8 +80,10 @@ def moderate(
         )
     )
     if decision.verdict == "approve":
+        blur = tuple(BlurRegion(**region.to_record()) for region in decision.blur_regions)
         publisher.send(
-            derivatives_queue_url, DerivativesJob(asset_id=asset_id, original_key=key, visibility=visibility)
+            derivatives_queue_url,
+            DerivativesJob(asset_id=asset_id, original_key=key, visibility=visibility, blur_regions=blur),
         )
     elif decision.verdict == "review":
         publisher.send(

@@ -1,15 +1,39 @@
-"""sign-url: short-lived CloudFront URLs for the variants of an asset the caller may see."""
+"""sign-url: short-lived CloudFront URLs (or cookies) for the variants of an asset the caller may see.
+
+Public variants need no signature and get plain URLs. Private ones are signed with the
+current key of the key ring, in one of two ways:
+
+* ``canned`` (default): one signature per URL, each valid for exactly that URL;
+* ``wildcard``: one custom policy over ``https://{cdn}/private/{asset_id}/*``, so a single RSA
+  signature covers the manifest and every variant (a whole ``srcset``), and the same
+  policy doubles as signed cookies for galleries.
+
+A start time (``not_before``) or a viewer IP range turn a canned request into per-URL custom
+policies (CloudFront's canned policy has neither).
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any, Literal
 
-from ..adapters.provenance_store import ProvenanceStore
+from ..delivery.access import Viewer, refusal
+from ..delivery.responsive import picture as responsive_picture
 from ..ids import is_asset_id
+from ..keys import asset_prefix
 from ..models import utc_now
-from ..signed_urls import UrlSigner
+from ..signed_urls import SignedPolicy, UrlSigner, parse_time
+
+Policy = Literal["canned", "wildcard"]
+MIN_TTL_SECONDS = 30
+MAX_TTL_SECONDS = 86_400  # key rotation keeps a retired key trusted at least this long
+MAX_START_DELAY = timedelta(days=7)
+MAX_BATCH = 50
+_TRUE = {"1", "true", "yes"}
 
 
 @dataclass(frozen=True)
@@ -20,57 +44,187 @@ class SigningRefused(Exception):
     message: str
 
 
+@dataclass(frozen=True)
+class SigningOptions:
+    policy: Policy = "canned"
+    ttl_seconds: int | None = None
+    not_before: datetime | None = None
+    ip_range: str | None = None
+    cookies: bool = False
+    picture: bool = False  # add the responsive <picture> data (delivery.responsive) for apps
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any] | None) -> SigningOptions:
+        """Options from a query string or JSON body; anything invalid is a 400."""
+        values = values or {}
+        policy = str(values.get("policy") or "canned")
+        if policy not in ("canned", "wildcard"):
+            raise SigningRefused(400, "policy must be 'canned' or 'wildcard'")
+        ttl = values.get("ttl")
+        try:
+            ttl_seconds = None if ttl in (None, "") else int(ttl)
+        except (TypeError, ValueError):
+            raise SigningRefused(400, "ttl must be a number of seconds") from None
+        if ttl_seconds is not None and not MIN_TTL_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise SigningRefused(400, f"ttl must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds")
+        try:
+            not_before = parse_time(values.get("not_before"))
+        except (TypeError, ValueError, OverflowError):
+            raise SigningRefused(400, "not_before must be an ISO 8601 time or epoch seconds") from None
+        ip_range = values.get("ip") or None
+        if ip_range is not None:
+            try:
+                ip_range = str(ipaddress.ip_network(str(ip_range), strict=False))
+            except ValueError:
+                raise SigningRefused(400, "ip must be an IP address or CIDR range") from None
+        cookies, picture = (values.get(name) is True or str(values.get(name)).lower() in _TRUE
+                            for name in ("cookies", "picture"))
+        if cookies and policy != "wildcard":
+            raise SigningRefused(400, "signed cookies use the wildcard policy: pass policy=wildcard")
+        return cls(policy, ttl_seconds, not_before, ip_range, cookies, picture)  # type: ignore[arg-type]
+
+
+def _viewer(viewer: Viewer | str | None) -> Viewer:
+    return viewer if isinstance(viewer, Viewer) else Viewer(id=viewer)
+
+
 def signed_variant_urls(
     asset_id: str,
-    requester: str | None,
+    viewer: Viewer | str | None,
     *,
-    store: ProvenanceStore,
+    store: Any,
     signer: UrlSigner,
     cdn_domain: str,
     ttl_seconds: int,
+    options: SigningOptions | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """URLs for every variant of a published asset.
+    """Every URL a page needs for one published asset (its manifest and all its variants).
 
-    Private assets are signed and only for their requester; another caller is told the
-    asset does not exist rather than that it is someone else's. Public variants need no
-    signature and get plain URLs.
+    ``store`` is anything with ``asset(asset_id) -> record | None`` (the provenance store).
+    Raises `SigningRefused` for anything but an approved, published, visible asset.
     """
     if not is_asset_id(asset_id):
         raise SigningRefused(400, "not an asset id")
-    asset = store.asset(asset_id)
-    if asset is None or (asset.get("visibility") != "public" and asset.get("requester") != requester):
-        raise SigningRefused(404, "no such asset")
-    status = asset.get("status")
-    if status == "taken_down":
-        raise SigningRefused(410, "asset was taken down")
-    if status != "published":
-        raise SigningRefused(409, f"asset is not approved for delivery (status: {status})")
+    record = store.asset(asset_id)
+    refused = refusal(record, _viewer(viewer))
+    if refused is not None:
+        raise SigningRefused(refused.status, refused.message)
+    return _urls(record, asset_id, signer, cdn_domain, ttl_seconds, options or SigningOptions(), now or utc_now())
 
-    publication = asset.get("publication", {})
+
+def signed_gallery(
+    asset_ids: Iterable[str],
+    viewer: Viewer | str | None,
+    *,
+    store: Any,
+    signer: UrlSigner,
+    cdn_domain: str,
+    ttl_seconds: int,
+    options: SigningOptions | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """URLs for many assets in one call; each asset succeeds or carries its own 4xx."""
+    ids = list(dict.fromkeys(asset_ids))
+    if not ids or len(ids) > MAX_BATCH:
+        raise SigningRefused(400, f"asset_ids must list 1 to {MAX_BATCH} ids")
     now = now or utc_now()
-    expires_at = now + timedelta(seconds=ttl_seconds)
-    private = asset.get("visibility") != "public"
+    results = []
+    for asset_id in ids:
+        try:
+            results.append(
+                signed_variant_urls(asset_id, viewer, store=store, signer=signer, cdn_domain=cdn_domain,
+                                    ttl_seconds=ttl_seconds, options=options, now=now)
+            )
+        except SigningRefused as error:
+            results.append({"asset_id": asset_id, "status": error.status, "message": error.message})
+    return {"assets": results}
 
-    def url_for(key: str) -> str:
-        url = f"https://{cdn_domain}/{key}"
-        return signer.sign(url, expires_at) if private else url
 
-    return {
+def _urls(
+    record: Mapping[str, Any],
+    asset_id: str,
+    signer: UrlSigner,
+    cdn_domain: str,
+    default_ttl: int,
+    options: SigningOptions,
+    now: datetime,
+) -> dict[str, Any]:
+    publication = record["publication"]
+    visibility = record.get("visibility")
+    private = visibility != "public"
+    base = f"https://{cdn_domain}/"
+    keys = [publication["manifest_key"], *(v["key"] for v in publication["variants"])]
+    result: dict[str, Any] = {
         "asset_id": asset_id,
-        "visibility": asset.get("visibility"),
+        "visibility": visibility,
+        "width": publication.get("width"),
+        "height": publication.get("height"),
         "signed": private,
-        "expires_at": expires_at.isoformat() if private else None,
-        "manifest_url": url_for(publication["manifest_key"]),
-        "variants": [
-            {
-                "width": v["width"],
-                "height": v["height"],
-                "format": v["format"],
-                "content_type": v["content_type"],
-                "bytes": v["bytes"],
-                "url": url_for(v["key"]),
-            }
-            for v in publication.get("variants", [])
-        ],
     }
+    if not private:
+        urls = [base + key for key in keys]
+    else:
+        start = options.not_before
+        if start is not None and start - now > MAX_START_DELAY:
+            raise SigningRefused(400, "not_before is more than 7 days away")
+        expires_at = max(start or now, now) + timedelta(seconds=options.ttl_seconds or default_ttl)
+        result |= {
+            "key_id": signer.key_id,
+            "expires_at": expires_at.isoformat(),
+            "not_before": start.isoformat() if start else None,
+            "ip_range": options.ip_range,
+        }
+        if options.policy == "wildcard":
+            resource = f"{base}{asset_prefix(visibility, asset_id)}*"
+            signed = signer.sign_policy(resource, expires_at, not_before=start, ip_range=options.ip_range)
+            result |= {"policy": "wildcard", "resource": resource, "query": signed.query}
+            if options.cookies:
+                result["cookies"] = _cookies(signed, f"/{asset_prefix(visibility, asset_id)}", expires_at)
+                urls = [base + key for key in keys]  # the cookies authorise them
+            else:
+                suffix = "?" + signed.query
+                urls = [base + key + suffix for key in keys]
+        elif start is None and options.ip_range is None:
+            result["policy"] = "canned"
+            urls = [signer.sign(base + key, expires_at) for key in keys]
+        else:
+            result["policy"] = "custom"
+            urls = [
+                signer.sign_policy(base + key, expires_at, not_before=start, ip_range=options.ip_range).apply(base + key)
+                for key in keys
+            ]
+    result["manifest_url"] = urls[0]
+    result["variants"] = [
+        {
+            "width": v["width"],
+            "height": v["height"],
+            "format": v["format"],
+            "content_type": v["content_type"],
+            "bytes": v["bytes"],
+            "url": url,
+        }
+        for v, url in zip(publication["variants"], urls[1:], strict=True)
+    ]
+    if options.picture:
+        result["picture"] = responsive_picture(result["variants"]).to_json()
+    return result
+
+
+def _cookies(signed: SignedPolicy, path: str, expires_at: datetime) -> list[dict[str, Any]]:
+    """The three CloudFront cookies, scoped to the asset's path so many assets' cookies coexist.
+
+    No ``Domain``: the application sets the cookies on its own response for a domain shared
+    with the CDN's alternate domain name (cookies for *.cloudfront.net cannot be set by it).
+    """
+    expires = format_datetime(expires_at.astimezone(UTC), usegmt=True)
+    return [
+        {
+            "name": name,
+            "value": value,
+            "path": path,
+            "expires": expires_at.isoformat(),
+            "set_cookie": f"{name}={value}; Path={path}; Expires={expires}; Secure; HttpOnly; SameSite=Lax",
+        }
+        for name, value in signed.cookies().items()
+    ]

@@ -1,0 +1,160 @@
+"""review: the staff API (Function URL, IAM auth) for human review and takedowns.
+
+    GET  /reviews?limit=&cursor=          assets waiting for a decision, with preview URLs
+    POST /reviews/{asset_id}/approve      {"note"?}            -> derivatives
+    POST /reviews/{asset_id}/reject       {"reason", "note"?}  -> quarantined
+    POST /assets/{asset_id}/takedown      {"reason"}           -> withdrawn + invalidated
+
+The staff member is the IAM principal that signed the request, never a name in the body.
+A decision is claimed in the idempotency table (key: asset id): the same reviewer repeating
+it gets the same answer, anyone deciding otherwise meanwhile gets 409.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.adapters.aws import client
+from imagepipe.config import settings
+from imagepipe.stages import review, takedown
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = LambdaFunctionUrlResolver()
+DECISION_CLAIM = IdempotencyConfig(
+    event_key_jmespath="asset_id",
+    payload_validation_jmespath="[decision, reviewer]",
+    raise_on_no_idempotency_key=True,
+    expires_after_seconds=24 * 3600,
+)
+
+
+def staff_member() -> str:
+    iam = (app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}).get("iam") or {}
+    principal = iam.get("userArn") or iam.get("callerId")
+    if not principal:
+        raise takedown.ActionRefused(403, "no IAM identity on the request")
+    return principal
+
+
+def _decide(payload: dict[str, Any]) -> dict[str, Any]:
+    config = settings()
+    return review.decide(
+        payload["asset_id"],
+        payload["decision"],
+        reviewer=payload["reviewer"],
+        reason=payload.get("reason"),
+        note=payload.get("note"),
+        store=wiring.provenance_store(),
+        objects=wiring.object_store(),
+        publisher=wiring.publisher(),
+        derivatives_queue_url=config.derivatives_queue_url,
+        originals_bucket=config.originals_bucket,
+    )
+
+
+@cache
+def decide_once() -> Any:
+    persistence = DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=client("dynamodb"))
+    return idempotent_function(_decide, data_keyword_argument="payload", persistence_store=persistence, config=DECISION_CLAIM)
+
+
+def _decision(asset_id: str, decision: review.Decision) -> Response:
+    body = app.current_event.json_body if app.current_event.body else {}
+    if not isinstance(body, dict):
+        raise takedown.ActionRefused(400, "the body must be a JSON object")
+    review.awaiting_decision(wiring.provenance_store(), asset_id)  # a clear 4xx before claiming anything
+    payload = {"asset_id": asset_id, "decision": decision, "reviewer": staff_member(),
+               "reason": body.get("reason"), "note": body.get("note")}
+    try:
+        result = decide_once()(payload=payload)
+    except (IdempotencyValidationError, IdempotencyAlreadyInProgressError):
+        raise takedown.ActionRefused(409, "another decision on this asset was taken or is being taken") from None
+    metrics.add_metric(name=f"Review_{decision}", unit=MetricUnit.Count, value=1)
+    logger.info("review decision", extra=result)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@app.get("/reviews")
+@tracer.capture_method
+def list_pending() -> dict[str, Any]:
+    query = app.current_event.query_string_parameters or {}
+    try:
+        limit = int(query.get("limit", "50"))
+    except ValueError:
+        raise takedown.ActionRefused(400, "limit must be a number") from None
+    return review.pending(
+        store=wiring.provenance_store(),
+        objects=wiring.object_store(),
+        originals_bucket=settings().originals_bucket,
+        preview_ttl_seconds=settings().review_preview_ttl_seconds,
+        limit=limit,
+        cursor=query.get("cursor"),
+    )
+
+
+@app.post("/reviews/<asset_id>/approve")
+@tracer.capture_method
+def approve(asset_id: str) -> Response:
+    return _decision(asset_id, "approved")
+
+
+@app.post("/reviews/<asset_id>/reject")
+@tracer.capture_method
+def reject(asset_id: str) -> Response:
+    return _decision(asset_id, "rejected")
+
+
+@app.post("/assets/<asset_id>/takedown")
+@tracer.capture_method
+def take_down(asset_id: str) -> dict[str, Any]:
+    body = app.current_event.json_body if app.current_event.body else {}
+    config = settings()
+    result = takedown.take_down(
+        asset_id,
+        reason=body.get("reason") if isinstance(body, dict) else None,
+        by=staff_member(),
+        store=wiring.provenance_store(),
+        objects=wiring.object_store(),
+        publisher=wiring.publisher(),
+        cdn=wiring.cdn(),
+        variants_bucket=config.variants_bucket,
+        originals_bucket=config.originals_bucket,
+    )
+    metrics.add_metric(name="Takedown", unit=MetricUnit.Count, value=1)
+    logger.info("takedown", extra={k: v for k, v in result.items() if k != "deleted"} | {"deleted": len(result["deleted"])})
+    return result
+
+
+@app.exception_handler(json.JSONDecodeError)
+def malformed(_: json.JSONDecodeError) -> Response:
+    return Response(status_code=400, content_type=content_types.APPLICATION_JSON, body={"message": "the body is not JSON"})
+
+
+@app.exception_handler(takedown.ActionRefused)
+def refused(error: takedown.ActionRefused) -> Response:
+    metrics.add_metric(name=f"StaffActionRefused_{error.status}", unit=MetricUnit.Count, value=1)
+    body = {"message": error.message} | ({"current": error.current} if error.current else {})
+    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    DECISION_CLAIM.register_lambda_context(context)
+    return app.resolve(event, context)

@@ -1,0 +1,48 @@
+"""transform: on-demand variants for CloudFront's t/* behaviour (Function URL, OAC-signed requests only).
+
+CloudFront's origin group asks the variants bucket first and calls this function only on a
+miss there; the rendered variant is stored so the next miss is a plain S3 hit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from imagepipe import wiring
+from imagepipe.config import settings
+from imagepipe.stages.transform import serve_transform
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = LambdaFunctionUrlResolver()
+
+
+@app.get("/public/<asset_id>/t/<name>")
+@tracer.capture_method
+def on_demand(asset_id: str, name: str) -> Response:
+    config = settings()
+    answer = serve_transform(
+        app.current_event.path,
+        provenance=wiring.provenance_store(),
+        objects=wiring.object_store(),
+        originals_bucket=config.originals_bucket,
+        variants_bucket=config.variants_bucket,
+        max_source_bytes=config.max_upload_bytes,
+        max_pixels=config.max_pixels,
+    )
+    metrics.add_metric(name=f"Transform_{answer.outcome}", unit=MetricUnit.Count, value=1)
+    logger.info("transform", extra={"path": app.current_event.path, "status": answer.status, "outcome": answer.outcome})
+    return Response(status_code=answer.status, headers=answer.headers, body=answer.body)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,37 @@
+"""CloudFront: invalidating the paths of an asset that was taken down."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class Cdn:
+    def __init__(self, cloudfront_client: Any, distribution_id: str) -> None:
+        self._cloudfront = cloudfront_client
+        self.distribution_id = distribution_id
+
+    def invalidate(self, paths: Sequence[str], *, caller_reference: str) -> dict[str, Any]:
+        """Ask CloudFront to drop ``paths`` from every edge cache; returns id, status and paths.
+
+        ``caller_reference`` makes a retried request return the same invalidation.
+        """
+        response = self._cloudfront.create_invalidation(
+            DistributionId=self.distribution_id,
+            InvalidationBatch={
+                "Paths": {"Quantity": len(paths), "Items": list(paths)},
+                "CallerReference": caller_reference,
+            },
+        )
+        invalidation = response["Invalidation"]
+        return {"id": invalidation["Id"], "status": invalidation["Status"], "paths": list(paths)}
+
+    def invalidations(self) -> list[dict[str, Any]]:
+        """Every invalidation of the distribution, with its paths (newest first)."""
+        summaries = self._cloudfront.list_invalidations(DistributionId=self.distribution_id)
+        found = []
+        for item in summaries.get("InvalidationList", {}).get("Items", []):
+            detail = self._cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=item["Id"])
+            batch = detail["Invalidation"]["InvalidationBatch"]
+            found.append({"id": item["Id"], "status": item["Status"], "paths": batch["Paths"].get("Items", [])})
+        return found

@@ -1,0 +1,62 @@
+"""Who may receive an asset's delivery URLs: the one authorisation rule of sign-url.
+
+The caller of sign-url is the application's backend (IAM on the Function URL); it names the
+viewer it acts for and the viewer's roles. A viewer may see a public asset, or a private one
+it requested, or any asset when it holds a reader role. Only approved, derived and not
+taken-down assets are ever delivered. Refusals are chosen so they leak nothing: a private
+asset someone else owns is "no such asset", the same answer as for an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+READER_ROLES = frozenset({"admin", "moderator"})
+"""Roles that may see any asset, private or not (support staff, moderators)."""
+
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The person a URL is for: their id (as the asset's ``requester``) and roles."""
+
+    id: str | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def from_headers(cls, requester: str | None, roles: str | None) -> Viewer:
+        parsed = frozenset(r.strip().lower() for r in (roles or "").split(",") if r.strip())
+        return cls(id=requester or None, roles=frozenset(r for r in parsed if _ROLE.match(r)))
+
+    @property
+    def reads_everything(self) -> bool:
+        return bool(self.roles & READER_ROLES)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A clear 4xx for the caller."""
+
+    status: int
+    message: str
+
+
+def refusal(asset: Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
+    """Why ``viewer`` may not receive URLs for ``asset`` (its provenance record), or None."""
+    if asset is None:
+        return Refusal(404, "no such asset")
+    if asset.get("visibility") != "public" and not viewer.reads_everything:
+        if viewer.id is None or asset.get("requester") != viewer.id:
+            return Refusal(404, "no such asset")
+    status = asset.get("status")
+    if status == "taken_down":
+        return Refusal(410, "asset was taken down")
+    if status != "published":
+        return Refusal(409, f"asset is not approved for delivery (status: {status})")
+    if not asset.get("publication", {}).get("variants"):
+        return Refusal(409, "asset has no variants")
+    return None

@@ -1,0 +1,206 @@
+"""`imagepipe derive PATH... --out DIR [--json]`: the published variant set of local files.
+
+For each input this runs the same engine with the same settings as the derivatives stage,
+names every variant with `imagepipe.keys.variant_key` (content-hashed) and writes it under
+``DIR/<key>``, then writes the asset's manifest (`imagepipe.models.Manifest`) under
+``DIR/<manifest key>``: exactly the layout the variants bucket gets, without any AWS. The
+asset id is derived from the file's content, so the same file always gets the same keys.
+
+What it does not do: sign C2PA manifests (the pipeline signs with a key held in Secrets
+Manager; the CLI has none), blur faces, or check moderation.
+
+With ``--json`` it prints one JSON document: per input, the asset id, the manifest, the
+paths written, and the wall and CPU milliseconds spent deriving (decode to last encode;
+file writes excluded), which is what the benchmark (``bench/derivatives.py``) times.
+
+Runnable as ``python -m imagepipe.derive_cli`` too, which skips the imports of the other
+subcommands (boto3, moto): that is how the benchmark measures its time and memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .errors import ImageRejectedError
+from .ids import derived_asset_id
+from .imaging.engine import DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
+from .keys import manifest_key, variant_key
+from .models import Manifest, Variant, Visibility, utc_now
+
+__all__ = ["add_arguments", "cmd_derive", "derive_file", "main"]
+
+
+def derive_file(
+    data: bytes, settings: EngineSettings, visibility: Visibility = "public"
+) -> tuple[Manifest, dict[str, bytes], dict[str, float]]:
+    """Derive one original as the pipeline publishes it.
+
+    Parameters
+    ----------
+    data : bytes
+        The original file.
+    settings : EngineSettings
+        Engine settings (the pipeline's defaults unless told otherwise).
+    visibility : {"public", "private"}
+        Key prefix, as for the asset's visibility.
+
+    Returns
+    -------
+    tuple
+        The manifest, the files to write keyed by their variants-bucket key (manifest
+        included), and timings ``{"ms": wall, "cpu_ms": process CPU}`` of the derivation.
+
+    Raises
+    ------
+    ImageRejectedError
+        If the engine refuses the image (not an image, too many pixels...).
+    """
+    asset_id = derived_asset_id("cli", hashlib.sha256(data).hexdigest())
+    cpu, wall = time.process_time(), time.perf_counter()
+    derived = derive(data, settings)
+    timings = {"ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (time.process_time() - cpu) * 1000}
+    files: dict[str, bytes] = {}
+    variants = []
+    for encoded in derived.variants:
+        key = variant_key(visibility, asset_id, encoded.width, encoded.sha256, encoded.extension)
+        files[key] = encoded.data
+        variants.append(
+            Variant(
+                key=key,
+                width=encoded.width,
+                height=encoded.height,
+                format=encoded.format,  # type: ignore[arg-type]
+                content_type=encoded.content_type,
+                bytes=encoded.bytes_len,
+                sha256=encoded.sha256,
+                quality=encoded.quality,
+                score=encoded.score,
+            )
+        )
+    manifest = Manifest(
+        asset_id=asset_id,
+        visibility=visibility,
+        width=derived.width,
+        height=derived.height,
+        variants=tuple(variants),
+        created_at=utc_now(),
+    )
+    files[manifest_key(visibility, asset_id)] = manifest.model_dump_json(indent=2).encode()
+    return manifest, files, timings
+
+
+def _settings(args: argparse.Namespace) -> EngineSettings:
+    targets: dict[str, float | None] = dict(DEFAULT_TARGETS)
+    for item in args.target or ():
+        fmt, _, value = item.partition("=")
+        if fmt not in targets or not value:
+            raise SystemExit(f"--target expects FORMAT=SCORE or FORMAT=none, got {item!r}")
+        targets[fmt] = None if value.lower() == "none" else float(value)
+    qualities = {}
+    for item in args.quality or ():
+        fmt, _, value = item.partition("=")
+        if fmt not in targets or not value.isdigit():
+            raise SystemExit(f"--quality expects FORMAT=0..100, got {item!r}")
+        qualities[f"{fmt}_quality"] = int(value)
+        if not any(t.startswith(f"{fmt}=") for t in args.target or ()):
+            targets[fmt] = None  # a fixed quality, unless a target was also given
+    return EngineSettings(
+        widths=tuple(args.widths) if args.widths else DEFAULT_WIDTHS,
+        formats=tuple(args.formats) if args.formats else ("avif", "webp", "jpeg"),
+        avif_target=targets["avif"],
+        webp_target=targets["webp"],
+        jpeg_target=targets["jpeg"],
+        score_all=args.score_all,
+        threads=args.threads,
+        **({"avif_speed": args.avif_speed} if args.avif_speed is not None else {}),
+        **qualities,
+    )
+
+
+def cmd_derive(args: argparse.Namespace) -> int:
+    """Run `derive_file` on every path; write the files; print a summary or JSON."""
+    try:
+        settings = _settings(args)
+    except ValueError as exc:
+        print(f"imagepipe derive: {exc}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for path in map(Path, args.paths):
+        try:
+            manifest, files, timings = derive_file(path.read_bytes(), settings, args.visibility)
+        except (ImageRejectedError, OSError) as exc:
+            failed += 1
+            reason = getattr(exc, "reason", type(exc).__name__)
+            results.append({"path": str(path), "error": reason, "detail": str(exc)})
+            if not args.json:
+                print(f"{path}: rejected ({exc})", file=sys.stderr)
+            continue
+        written = []
+        for key, data in files.items():
+            target = out / key
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            written.append(str(target))
+        results.append({
+            "path": str(path),
+            "asset_id": manifest.asset_id,
+            "manifest_key": manifest_key(args.visibility, manifest.asset_id),
+            "ms": round(timings["ms"], 2),
+            "cpu_ms": round(timings["cpu_ms"], 2),
+            "manifest": manifest.model_dump(mode="json"),
+            "files": written,
+        })
+        if not args.json:
+            print(_summary(path, manifest, timings))
+    if args.json:
+        print(json.dumps({"results": results}, indent=2))
+    return 1 if failed else 0
+
+
+def _summary(path: Path, manifest: Manifest, timings: dict[str, float]) -> str:
+    lines = [f"{path}: {manifest.width}x{manifest.height} -> {len(manifest.variants)} variants in "
+             f"{timings['ms']:.0f} ms (asset {manifest.asset_id})"]
+    for v in manifest.variants:
+        score = "" if v.score is None else f"  SSIMULACRA2 {v.score:.1f}"
+        lines.append(f"  {v.format:4} {v.width:5}x{v.height:<5} q{v.quality:<3} {v.bytes:>8,} B  "
+                     f"{v.key}{score}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``derive`` options to a parser (the ``imagepipe derive`` subcommand uses it)."""
+    parser.add_argument("paths", nargs="+", help="original image files")
+    parser.add_argument("--out", required=True, help="output folder (variants-bucket layout)")
+    parser.add_argument("--json", action="store_true", help="print a JSON document")
+    parser.add_argument("--visibility", choices=["public", "private"], default="public")
+    parser.add_argument("--widths", type=int, nargs="+", help="width ladder (default 320 640 960 1280 1920)")
+    parser.add_argument("--formats", nargs="+", choices=["avif", "webp", "jpeg"])
+    parser.add_argument("--target", action="append", metavar="FORMAT=SCORE",
+                        help="SSIMULACRA2 target of a format, or FORMAT=none (default 70 each)")
+    parser.add_argument("--quality", action="append", metavar="FORMAT=Q",
+                        help="fixed encoder quality of a format (turns its target off)")
+    parser.add_argument("--avif-speed", type=int, help="libaom speed 0..10")
+    parser.add_argument("--score-all", action="store_true",
+                        help="score every variant, not only the probe width (slower)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.set_defaults(func=cmd_derive)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="imagepipe derive", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = add_arguments(parser).parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""transform: on-demand variants, the second member of the ``t/*`` behaviour's origin group.
+
+The CloudFront Function rewrites ``/t/{id}?w=500`` to ``/public/{id}/t/640w.avif``; CloudFront
+asks S3 for that key first and comes here only when S3 does not have it (403/404). For an
+approved, published, public asset that is not taken down, the variant is copied from the
+ladder when the ladder already has that width and format, and otherwise rendered from the
+original with the derivatives engine. Either way it is stored under the requested key
+(create-only), so every later miss anywhere is a plain S3 hit instead of another render, and
+returned with the headers S3 would send.
+
+Lambda's 6 MB response limit holds by design: the output is capped at `MAX_OUTPUT_PIXELS`
+(a few MB at worst for any format at our qualities), and a variant over `INLINE_LIMIT` bytes
+is answered with a redirect to its own normalised URL, which S3 serves now that it is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..adapters.storage import ObjectStore
+from ..delivery.negotiation import FORMAT_BY_EXTENSION, WIDTH_STEPS
+from ..errors import RejectedInputError
+from ..imaging.engine import EngineSettings, derive
+from ..imaging.formats import OUTPUT_FORMATS
+from ..keys import IMMUTABLE_CACHE_CONTROL, parse_transform_key
+
+MAX_OUTPUT_PIXELS = 8_000_000
+INLINE_LIMIT = 4_300_000  # 6 MB response, less base64's 4/3 and room for headers
+ERROR_CACHE_CONTROL = "public, max-age=60"  # CloudFront keeps a refusal for a minute
+VARIANT_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL["public"]
+
+
+@dataclass(frozen=True)
+class TransformResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes = field(default=b"", repr=False)
+    outcome: str = ""  # rendered | ladder | stored | refused | redirect
+
+
+def _refused(status: int, message: str) -> TransformResponse:
+    return TransformResponse(
+        status,
+        {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": ERROR_CACHE_CONTROL},
+        message.encode(),
+        "refused",
+    )
+
+
+def output_width(width: int, source_width: int, source_height: int) -> int:
+    """The width actually rendered: never wider than the source, never over `MAX_OUTPUT_PIXELS`."""
+    target = min(width, source_width)
+    if target * source_height / source_width > MAX_OUTPUT_PIXELS / target:
+        target = math.floor(math.sqrt(MAX_OUTPUT_PIXELS * source_width / source_height))
+    return max(1, target)
+
+
+def serve_transform(
+    path: str,
+    *,
+    provenance: Any,
+    objects: ObjectStore,
+    originals_bucket: str,
+    variants_bucket: str,
+    max_source_bytes: int,
+    max_pixels: int,
+    inline_limit: int | None = None,
+) -> TransformResponse:
+    """Answer the origin request for ``path`` (``/public/{id}/t/{width}w.{ext}``).
+
+    ``provenance`` is anything with ``asset(asset_id) -> record | None``.
+    """
+    key = path.lstrip("/")
+    parts = parse_transform_key(key)
+    if parts is None:
+        return _refused(404, "not an on-demand variant")
+    width, fmt = int(parts["width"]), FORMAT_BY_EXTENSION[parts["ext"]]
+    if width not in WIDTH_STEPS:  # the edge only ever asks for steps: anything else is not ours to render
+        return _refused(404, "not an allowed width")
+    asset = provenance.asset(parts["asset_id"])
+    if asset is None or asset.get("visibility") != "public":
+        return _refused(404, "no such image")  # private assets are never rendered here: no signature is checked
+    if asset.get("status") == "taken_down":
+        return _refused(410, "taken down")
+    if asset.get("status") != "published" or not asset.get("publication", {}).get("variants"):
+        return _refused(404, "no such image")
+
+    publication: Mapping[str, Any] = asset["publication"]
+    target = output_width(width, int(publication["width"]), int(publication["height"]))
+    ladder = next((v for v in publication["variants"] if v["width"] == target and v["format"] == fmt), None)
+    try:
+        if ladder is not None:
+            data, outcome = objects.get(variants_bucket, ladder["key"], max_bytes=max_source_bytes).data, "ladder"
+        else:
+            original = objects.get(originals_bucket, asset["original_key"], max_bytes=max_source_bytes)
+            engine = EngineSettings(widths=(target,), formats=(fmt,), threads=1, max_pixels=max_pixels)
+            data, outcome = derive(original.data, engine).variants[0].data, "rendered"
+    except RejectedInputError as error:  # withdrawn meanwhile (takedown deletes, then quarantines)
+        if error.reason == "missing_object":
+            return _refused(404, "no such image")
+        raise
+    content_type = OUTPUT_FORMATS[fmt].content_type
+    stored = objects.put(
+        variants_bucket,
+        key,
+        data,
+        content_type=content_type,
+        cache_control=VARIANT_CACHE_CONTROL,
+        metadata={"asset-id": parts["asset_id"], "sha256": hashlib.sha256(data).hexdigest(), "source": outcome},
+        create_only=True,
+    )
+    if not stored:  # a concurrent miss stored it first: one URL, one content
+        data, outcome = objects.get(variants_bucket, key, max_bytes=max_source_bytes).data, "stored"
+    if len(data) > (INLINE_LIMIT if inline_limit is None else inline_limit):
+        return TransformResponse(
+            307,
+            {"Location": f"/t/{parts['asset_id']}/{width}w.{parts['ext']}", "Cache-Control": "no-store"},
+            b"",
+            "redirect",
+        )
+    return TransformResponse(
+        200,
+        {
+            "Content-Type": content_type,
+            "Cache-Control": VARIANT_CACHE_CONTROL,
+            "ETag": f'"{hashlib.md5(data).hexdigest()}"',  # noqa: S324 - the ETag S3 gives the stored copy
+            "X-Imagepipe-Transform": outcome,
+        },
+        data,
+        outcome,
+    )

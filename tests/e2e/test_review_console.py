@@ -1,0 +1,135 @@
+"""The review console in headless Chromium (Debian's chromium + chromedriver), clicking through a review.
+
+The stack runs on moto server on loopback so the page can load the presigned preview URLs
+the API hands out; the console server proxies the page's API calls to the review function.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from imagepipe import wiring
+from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.ids import derived_asset_id
+from imagepipe.models import GenerationRequest
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
+                       reason="needs Debian's chromium and chromium-driver (make test-deps installs them)"),
+]
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
+
+
+@pytest.fixture
+def loopback_stack():
+    """template.yaml on moto server at 127.0.0.1, with pollers available; the environment restored after."""
+    from imagepipe.local.embedded import EmbeddedAws, use_endpoint
+    from imagepipe.local.runtime import LocalRuntime
+    from imagepipe.local.stack import LocalStack
+
+    saved = dict(os.environ)
+    wiring.reset()
+    aws = EmbeddedAws()
+    endpoint = aws.start()
+    use_endpoint(endpoint)
+    # moto's state is per process: start from nothing, whatever ran before in this process.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10).close()
+    try:
+        stack = LocalStack(ROOT, endpoint_url=endpoint).deploy()
+        yield stack, LocalRuntime(stack, log=open(os.devnull, "w"))  # noqa: SIM115 - loggers keep it
+    finally:
+        aws.stop()
+        wiring.reset()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture
+def browser():
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="imagepipe-chromium-")
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1200,1000"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.implicitly_wait(0)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_reviewer_approves_and_rejects_in_the_console(loopback_stack, browser, tmp_path):
+    """GIVEN two generated images waiting for review WHEN a reviewer opens the console in
+    Chromium THEN both are listed with their preview (loaded from the presigned URL), reasons
+    and scores; clicking Approve on one publishes it; clicking Reject without a reason is
+    refused by the page, and with a reason quarantines the other, both recorded with the
+    reviewer's identity."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from imagepipe.review_console.server import ReviewConsoleServer, staff_principal
+
+    stack, runtime = loopback_stack
+    queue = stack.function("generate").triggers[0].queue_url
+    ids = []
+    for index, prompt in enumerate(["an antique weapon in a museum", "a vintage pistol on velvet"]):
+        request = GenerationRequest(prompt=prompt, seed=index, width=512, height=384, requester="carol",
+                                    visibility="public", client_request_id=f"ui-{index}", model_id="local")
+        stack.client("sqs").send_message(QueueUrl=queue, MessageBody=request.model_dump_json())
+        ids.append(derived_asset_id("generate", "carol", f"ui-{index}"))
+    assert runtime.drain(timeout=120)
+
+    server = ReviewConsoleServer(runtime, staff="pat")
+    url = server.start()
+    try:
+        wait = WebDriverWait(browser, 20)
+        browser.get(url)
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.card")) == 2)
+        cards = {c.get_attribute("data-asset"): c for c in browser.find_elements(By.CSS_SELECTOR, "article.card")}
+        assert set(cards) == set(ids)
+        wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", img) > 0
+                                 for img in d.find_elements(By.CSS_SELECTOR, "img.preview")))
+        first, second = cards[ids[0]], cards[ids[1]]
+        assert "prompt_review:weapon" in first.find_element(By.CSS_SELECTOR, ".reasons").text
+        assert "nsfw" in first.find_element(By.CSS_SELECTOR, ".labels").text
+        assert "signed in as pat" in browser.find_element(By.ID, "reviewer").text
+        browser.save_screenshot(str(tmp_path / "console.png"))
+
+        first.find_element(By.CSS_SELECTOR, "button.approve").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"{ids[0]} approved by {staff_principal('pat')}"))
+        wait.until(ec.staleness_of(first))
+
+        second.find_element(By.CSS_SELECTOR, "button.reject").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "A reason is required"))
+        second.find_element(By.CSS_SELECTOR, "input.reason").send_keys("not suitable for the public gallery")
+        second.find_element(By.CSS_SELECTOR, "button.reject").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"{ids[1]} rejected"))
+        wait.until(ec.staleness_of(second))
+    finally:
+        server.stop()
+
+    assert runtime.drain(timeout=120)
+    store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+    approved, rejected = store.asset(ids[0]), store.asset(ids[1])
+    assert approved["status"] == "published" and approved["review_decision"]["reviewer"] == staff_principal("pat")
+    assert (rejected["status"], rejected["reason"]) == ("rejected", "not suitable for the public gallery")
+    assert rejected["review_decision"]["reviewer"] == staff_principal("pat")

@@ -1,0 +1,159 @@
+"""The transform stage with in-memory fakes: what it refuses, renders, reuses and stores."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+
+import pytest
+from PIL import Image
+
+from imagepipe.errors import RejectedInputError
+from imagepipe.imaging.generator import render
+from imagepipe.stages.transform import MAX_OUTPUT_PIXELS, output_width, serve_transform
+
+ASSET = "0190a4b2-0000-8000-8000-000000000000"
+
+
+@dataclass
+class Stored:
+    data: bytes
+    content_type: str = ""
+    cache_control: str | None = None
+    metadata: dict = field(default_factory=dict)
+
+
+class FakeObjects:
+    """The two buckets in memory, with S3's create-only semantics."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], Stored] = {}
+        self.puts = 0
+
+    def get(self, bucket, key, *, max_bytes):
+        if (bucket, key) not in self.objects:
+            raise RejectedInputError("missing_object", key)
+        return self.objects[bucket, key]
+
+    def put(self, bucket, key, data, *, content_type, cache_control=None, metadata=None, create_only=False):
+        self.puts += 1
+        if create_only and (bucket, key) in self.objects:
+            return False
+        self.objects[bucket, key] = Stored(data, content_type, cache_control, dict(metadata or {}))
+        return True
+
+
+class FakeProvenance:
+    def __init__(self, records):
+        self.records = records
+
+    def asset(self, asset_id):
+        return self.records.get(asset_id)
+
+
+@pytest.fixture
+def original() -> bytes:
+    buffer = io.BytesIO()
+    render("a quiet harbour", 4, 800, 600).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def record(**changes) -> dict:
+    base = {
+        "status": "published", "visibility": "public", "original_key": f"originals/{ASSET}.png",
+        "publication": {"width": 800, "height": 600, "variants": [
+            {"key": f"public/{ASSET}/320w.0123456789abcdef.webp", "width": 320, "height": 240, "format": "webp"},
+        ]},
+    }
+    return base | changes
+
+
+def serve(path, records, objects, **kwargs):
+    return serve_transform(path, provenance=FakeProvenance(records), objects=objects, originals_bucket="o",
+                           variants_bucket="v", max_source_bytes=10**8, max_pixels=10**8, **kwargs)
+
+
+@pytest.fixture
+def objects(original) -> FakeObjects:
+    fake = FakeObjects()
+    fake.objects["o", f"originals/{ASSET}.png"] = Stored(original)
+    fake.objects["v", f"public/{ASSET}/320w.0123456789abcdef.webp"] = Stored(b"ladder-bytes")
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("path", "records", "status"),
+    [
+        (f"/public/{ASSET}/t/700w.avif", {ASSET: record()}, 404),  # not a step: never rendered
+        (f"/public/{ASSET}/320w.0123456789abcdef.avif", {ASSET: record()}, 404),  # not a t/ key
+        (f"/private/{ASSET}/t/640w.avif", {ASSET: record()}, 404),
+        (f"/public/{ASSET}/t/640w.avif", {}, 404),  # unknown asset
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(visibility="private")}, 404),
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="review")}, 404),
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="approved")}, 404),
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="taken_down")}, 410),
+    ],
+)
+def test_refusals_render_and_store_nothing(objects, path, records, status):
+    """GIVEN a request the transform must not serve THEN it answers the status with a short cache
+    lifetime, and writes nothing to the bucket."""
+    answer = serve(path, records, objects)
+    assert answer.status == status and answer.outcome == "refused"
+    assert answer.headers["Cache-Control"] == "public, max-age=60"
+    assert objects.puts == 0
+
+
+def test_renders_a_missing_width_stores_it_create_only_and_returns_s3s_headers(objects):
+    """GIVEN a public published asset and a width the ladder lacks THEN the variant is rendered at that
+    width, stored under the request's key with the immutable Cache-Control and exact type, and the
+    answer carries the ETag S3 will give the stored copy."""
+    answer = serve(f"/public/{ASSET}/t/480w.webp", {ASSET: record()}, objects)
+    assert answer.status == 200 and answer.outcome == "rendered"
+    assert Image.open(io.BytesIO(answer.body)).size == (480, 360)
+    stored = objects.objects["v", f"public/{ASSET}/t/480w.webp"]
+    assert stored.data == answer.body and stored.content_type == answer.headers["Content-Type"] == "image/webp"
+    assert stored.cache_control == answer.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert stored.metadata["sha256"] == hashlib.sha256(answer.body).hexdigest()
+    assert answer.headers["ETag"] == f'"{hashlib.md5(answer.body).hexdigest()}"'
+
+
+def test_a_ladder_variant_is_copied_and_never_upscaled(objects):
+    """GIVEN a request wider than the source THEN nothing is upscaled; GIVEN a width and format the
+    ladder holds THEN its bytes are reused instead of encoding again."""
+    wide = serve(f"/public/{ASSET}/t/2560w.jpg", {ASSET: record()}, objects)
+    assert Image.open(io.BytesIO(wide.body)).size == (800, 600)
+    ladder = serve(f"/public/{ASSET}/t/320w.webp", {ASSET: record()}, objects)
+    assert (ladder.outcome, ladder.body) == ("ladder", b"ladder-bytes")
+
+
+def test_a_concurrent_render_is_not_overwritten(objects):
+    """GIVEN another miss stored the key first THEN the stored bytes are returned (one URL, one content)."""
+    objects.objects["v", f"public/{ASSET}/t/480w.avif"] = Stored(b"first-writer")
+    answer = serve(f"/public/{ASSET}/t/480w.avif", {ASSET: record()}, objects)
+    assert (answer.outcome, answer.body) == ("stored", b"first-writer")
+
+
+def test_an_oversize_variant_is_stored_and_redirected_not_returned(objects):
+    """GIVEN a variant larger than the inline limit THEN it is stored and the answer is an uncached
+    redirect to its explicit t/ URL (which the S3 member then serves), never a body over the limit."""
+    answer = serve(f"/public/{ASSET}/t/800w.jpg", {ASSET: record()}, objects, inline_limit=100)
+    assert answer.status == 307 and answer.body == b""
+    assert answer.headers == {"Location": f"/t/{ASSET}/800w.jpg", "Cache-Control": "no-store"}
+    assert ("v", f"public/{ASSET}/t/800w.jpg") in objects.objects
+
+
+def test_a_withdrawn_original_is_not_found(objects):
+    """GIVEN an original that is gone (withdrawn meanwhile) THEN 404, nothing stored."""
+    del objects.objects["o", f"originals/{ASSET}.png"]
+    assert serve(f"/public/{ASSET}/t/480w.avif", {ASSET: record()}, objects).status == 404
+
+
+@pytest.mark.parametrize(("width", "source", "expected"), [(640, (800, 600), 640), (2560, (800, 600), 800),
+                                                           (2560, (2560, 20000), 1011), (2560, (4000, 4000), 2560)])
+def test_output_pixels_are_capped(width, source, expected):
+    """GIVEN very tall sources THEN the rendered width shrinks so width x height stays within
+    MAX_OUTPUT_PIXELS: the encoded size is bounded far below Lambda's 6 MB response."""
+    got = output_width(width, *source)
+    assert got == expected
+    assert got * round(source[1] * got / source[0]) <= MAX_OUTPUT_PIXELS
