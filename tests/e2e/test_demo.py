@@ -79,7 +79,7 @@ def test_staff_approve_one_review_and_take_one_published_asset_down(demo_run):
     assert staff["pending_after"] == [assets["kept for review"]["asset_id"]]
     taken = staff["taken_down"]
     assert taken["asset_id"] == assets["wide public"]["asset_id"] and taken["withdrawn"] > 0 and taken["objects_left"] == 0
-    assert taken["invalidations"][0]["paths"] == [f"/public/{taken['asset_id']}/*", f"/private/{taken['asset_id']}/*"]
+    assert taken["invalidations"][0]["paths"] == [f"/public/{taken['asset_id']}/*", f"/private/{taken['asset_id']}/*", f"/t/{taken['asset_id']}*"]
 
 
 def test_published_assets_have_real_variant_files_and_a_gallery(demo_run):
@@ -185,3 +185,17 @@ def test_a_taken_down_variant_still_traces_to_its_takedown(demo_run):
     (chain,) = trace_hash(publication["data"]["variants"][0]["sha256"], store)
     assert chain["match"] == "variant" and chain["status"] == "taken_down"
     assert chain["takedown"]["by"] and chain["generation"]["prompt"]
+
+
+def test_delivery_through_the_local_edge(demo_run):
+    """THEN, over HTTP on loopback through the local CloudFront: the private asset's wildcard
+    URL is served (200) while tampered and unsigned copies are refused (403), an on-demand
+    width is rendered as AVIF on the first miss and a cache hit on the second, and the
+    taken-down asset is not served."""
+    summary, _, _ = demo_run
+    assert summary["edge"]["ok"]
+    assets = by_label(summary)
+    assert assets["private scene"]["edge_check"] == {"policy": "wildcard", "signed": 200, "tampered": 403, "unsigned": 403}
+    transform = next(a["transform_check"] for a in summary["assets"] if "transform_check" in a)
+    assert [r["x_cache"] for r in transform["requests"]] == ["Miss from cloudfront", "Hit from cloudfront"]
+    assert assets["wide public"]["edge_check"]["on_demand"] in (404, 410)

@@ -152,7 +152,7 @@ def test_requests_without_an_iam_identity_are_refused(stack, runtime):
 def test_takedown_withdraws_variants_invalidates_the_cdn_and_refuses_signing(stack, runtime):
     """GIVEN a published public asset WHEN staff take it down THEN who/why/when are recorded,
     every object under its prefixes (variants, manifest, C2PA sidecars, token) is deleted, a
-    CloudFront invalidation covers /public/{id}/* and /private/{id}/*, sign-url answers 410,
+    CloudFront invalidation covers /public/{id}/*, /private/{id}/* and /t/{id}*, sign-url answers 410,
     the original is quarantined, and a second takedown re-checks without a second fact."""
     asset_id = submit(stack, client_request_id="pub-1")
     assert runtime.drain(timeout=120)
@@ -163,7 +163,7 @@ def test_takedown_withdraws_variants_invalidates_the_cdn_and_refuses_signing(sta
     status, answer = call(runtime, "POST", f"/assets/{asset_id}/takedown", staff="legal",
                           body={"reason": "DMCA notice 2026-114"})
     assert status == 200 and sorted(answer["deleted"]) == sorted(before)
-    assert answer["invalidation"]["paths"] == [f"/public/{asset_id}/*", f"/private/{asset_id}/*"]
+    assert answer["invalidation"]["paths"] == [f"/public/{asset_id}/*", f"/private/{asset_id}/*", f"/t/{asset_id}*"]
     assert runtime.drain(timeout=60)
 
     record = store(stack).asset(asset_id)
@@ -175,7 +175,7 @@ def test_takedown_withdraws_variants_invalidates_the_cdn_and_refuses_signing(sta
     distribution = env(stack, "DISTRIBUTION_ID")
     (summary,) = cloudfront.list_invalidations(DistributionId=distribution)["InvalidationList"]["Items"]
     batch = cloudfront.get_invalidation(DistributionId=distribution, Id=summary["Id"])["Invalidation"]["InvalidationBatch"]
-    assert batch["Paths"]["Items"] == [f"/public/{asset_id}/*", f"/private/{asset_id}/*"]
+    assert batch["Paths"]["Items"] == [f"/public/{asset_id}/*", f"/private/{asset_id}/*", f"/t/{asset_id}*"]
     assert sign_status(runtime, asset_id) == 410
     assert original_tags(stack, asset_id) == {"quarantine": "taken_down"}
 

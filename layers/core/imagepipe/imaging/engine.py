@@ -110,8 +110,8 @@ class EngineSettings:
     webp_target: float | None = DEFAULT_TARGETS["webp"]
     jpeg_target: float | None = DEFAULT_TARGETS["jpeg"]
     probe_width: int = 320
-    score_band: float = 3.0
-    max_probes: int = 3
+    score_band: float = 5.0
+    max_probes: int = 4
     score_all: bool = False
     avif_speed: int = 6
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -263,6 +263,7 @@ def derive(
     done: dict[tuple[str, int], EncodedVariant] = {}
     with ThreadPoolExecutor(max_workers=settings.threads) as pool:
         resized = list(pool.map(lambda size: _resize(image, size), sizes))
+        del image  # the decoded source is no longer needed (unless it is one of the sizes)
         reference = _ScoringReference(resized[probe])
         # Searches first, AVIF (the longest) first. Then every other encode, longest first
         # (largest pixel count x the format's relative cost), so that the last job to start
@@ -338,9 +339,9 @@ def _search(
     3-5 % more bytes than a fixed quality (measured on the benchmark corpus), so only
     the outliers (images a fixed quality would leave visibly worse, or wastefully better)
     are searched. A search takes secant steps (the first with a calibrated slope), kept
-    inside the bracket of the trials below and above the target; the result is the
-    lowest-quality trial that scored at least ``target - 0.75``, or else the best-scoring
-    one. Every trial is measured, so the recorded score is the real one.
+    inside the bracket of the trials below and above the target; the result is the trial
+    that scored nearest the target (the higher quality on a tie). Every trial is measured,
+    so the recorded score is the real one.
     """
     ref = reference.for_format(fmt)
     target = settings.target_for(fmt)
@@ -361,8 +362,7 @@ def _search(
         if following is None:
             break
         quality = following
-    good = [q for q, (s, _) in trials.items() if s >= target - _SCORE_TOLERANCE]
-    chosen = min(good) if good else max(trials, key=lambda q: (trials[q][0], -q))
+    chosen = min(trials, key=lambda q: (abs(trials[q][0] - target), -q))
     score, data = trials[chosen]
     return _variant(image, fmt, chosen, data, score)
 

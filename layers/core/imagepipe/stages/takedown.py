@@ -45,7 +45,9 @@ def is_withdrawn(store: ProvenanceStore, asset_id: str) -> bool:
 
 
 def cdn_paths(asset_id: str) -> list[str]:
-    return [f"/{asset_prefix(visibility, asset_id)}*" for visibility in VISIBILITY_PREFIXES]
+    """Every path the CDN may have cached for the asset: its prefixes, and the viewer-facing
+    on-demand URLs (/t/{id}...) that the edge function rewrites into the public prefix."""
+    return [f"/{asset_prefix(visibility, asset_id)}*" for visibility in VISIBILITY_PREFIXES] + [f"/t/{asset_id}*"]
 
 
 def withdraw(objects: ObjectStore, variants_bucket: str, asset_id: str) -> list[str]:
