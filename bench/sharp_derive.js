@@ -37,7 +37,7 @@ function planWidths(sourceWidth, ladder) {
 function encoder(pipeline, fmt, cfg) {
   const q = cfg.quality[fmt];
   if (fmt === "avif") {
-    return pipeline.avif({ quality: q, effort: cfg.effort.avif, chromaSubsampling: cfg.avifChroma || "4:2:0" });
+    return pipeline.avif({ quality: q, effort: cfg.effort.avif, chromaSubsampling: "4:2:0" });
   }
   if (fmt === "webp") return pipeline.webp({ quality: q, effort: cfg.effort.webp });
   return pipeline.jpeg({ quality: q, progressive: true, optimiseCoding: true, chromaSubsampling: "4:2:0" });
