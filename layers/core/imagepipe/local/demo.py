@@ -152,6 +152,7 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
         creation = record.get("creation", {})
         entry: dict[str, Any] = {
             "label": item.label,
+            "id": item.asset_id,  # the name the summary's readers know it by
             "asset_id": item.asset_id,
             "source": item.source,
             "status": record["status"],
