@@ -13,10 +13,15 @@ TEMPLATE = cfn.load(ROOT / "template.yaml")
 RESOURCES = TEMPLATE["Resources"]
 FUNCTIONS = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::Serverless::Function"}
 QUEUES = {k: v for k, v in RESOURCES.items() if v["Type"] == "AWS::SQS::Queue"}
+MAPPINGS = [v["Properties"] for v in RESOURCES.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"]
 
 
-def queue_of(event: dict) -> str:
-    return event["Properties"]["Queue"]["Fn::GetAtt"][0]
+def queue_of(mapping: dict) -> str:
+    return mapping["EventSourceArn"]["Fn::GetAtt"][0]
+
+
+def function_of(mapping: dict) -> dict:
+    return FUNCTIONS[mapping["FunctionName"]["Ref"]]["Properties"]
 
 
 def test_every_function_has_its_code_and_a_sample_event():
@@ -30,13 +35,23 @@ def test_every_function_has_its_code_and_a_sample_event():
 
 def test_every_sqs_trigger_reports_partial_failures_and_has_a_dead_letter_queue():
     """A bad record must fail alone (ReportBatchItemFailures) and end in a DLQ (RedrivePolicy), never lost."""
-    triggers = [e for f in FUNCTIONS.values() for e in f["Properties"].get("Events", {}).values() if e["Type"] == "SQS"]
-    assert len(triggers) >= 5
-    for event in triggers:
-        assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-        queue = QUEUES[queue_of(event)]["Properties"]
+    assert len(MAPPINGS) >= 5
+    for mapping in MAPPINGS:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        queue = QUEUES[queue_of(mapping)]["Properties"]
         assert queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][1] == "Arn"
         assert queue.get("SqsManagedSseEnabled") is True
+
+
+def test_consumers_may_poll_their_own_queue_only():
+    """Least privilege: no SAM SQS events (they attach receive/delete on every queue); each consumer
+    holds SQSPollerPolicy on exactly the queue its mapping reads."""
+    for spec in FUNCTIONS.values():
+        assert not any(e["Type"] == "SQS" for e in spec["Properties"].get("Events", {}).values())
+    for mapping in MAPPINGS:
+        pollers = [p["SQSPollerPolicy"]["QueueName"]["Fn::GetAtt"][0]
+                   for p in function_of(mapping).get("Policies", []) if isinstance(p, dict) and "SQSPollerPolicy" in p]
+        assert pollers == [queue_of(mapping)]
 
 
 def test_every_queue_has_a_dead_letter_queue_or_is_one():
@@ -48,16 +63,14 @@ def test_every_queue_has_a_dead_letter_queue_or_is_one():
 def test_visibility_timeouts_outlast_the_consumers():
     """AWS advice: a queue's visibility timeout is at least 6x its consumer's timeout."""
     default_timeout = TEMPLATE["Globals"]["Function"]["Timeout"]
-    for spec in FUNCTIONS.values():
-        for event in spec["Properties"].get("Events", {}).values():
-            if event["Type"] == "SQS":
-                timeout = spec["Properties"].get("Timeout", default_timeout)
-                assert QUEUES[queue_of(event)]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+    for mapping in MAPPINGS:
+        timeout = function_of(mapping).get("Timeout", default_timeout)
+        assert QUEUES[queue_of(mapping)]["Properties"]["VisibilityTimeout"] >= 6 * timeout
 
 
 def test_moderation_knows_its_last_attempt():
     """The moderate handler's idea of the last attempt matches the queue's maxReceiveCount."""
-    moderation = next(e for e in FUNCTIONS["ModerateFunction"]["Properties"]["Events"].values())
+    moderation = next(m for m in MAPPINGS if m["FunctionName"] == {"Ref": "ModerateFunction"})
     redrive = QUEUES[queue_of(moderation)]["Properties"]["RedrivePolicy"]
     assert redrive["maxReceiveCount"] == Settings().max_receive_count
 

@@ -360,19 +360,15 @@ class LocalStack:
             **spec.get("Properties", {}).get("Environment", {}).get("Variables", {}),
         }
         arn_to_url = {a["Arn"]: a["QueueUrl"] for a in self.attributes.values() if "QueueUrl" in a}
-        triggers = []
-        for event in spec.get("Properties", {}).get("Events", {}).values():
-            if event.get("Type") != "SQS":
-                continue
-            event_props = self._resolve(event["Properties"])
-            triggers.append(
-                SqsTrigger(
-                    queue_url=arn_to_url[event_props["Queue"]],
-                    queue_arn=event_props["Queue"],
-                    batch_size=int(event_props.get("BatchSize", 10)),
-                    report_failures="ReportBatchItemFailures" in event_props.get("FunctionResponseTypes", []),
-                )
+        triggers = [
+            SqsTrigger(
+                queue_url=arn_to_url[mapping["EventSourceArn"]],
+                queue_arn=mapping["EventSourceArn"],
+                batch_size=int(mapping.get("BatchSize", 10)),
+                report_failures="ReportBatchItemFailures" in mapping.get("FunctionResponseTypes", []),
             )
+            for mapping in self._event_source_mappings(logical_id)
+        ]
         return LocalFunction(
             logical_id=logical_id,
             name=str(self._resolve(props.get("FunctionName", f"{self.stack_name}-{logical_id}"))),
@@ -384,6 +380,21 @@ class LocalStack:
             triggers=triggers,
             has_url="FunctionUrlConfig" in props,
         )
+
+    def _event_source_mappings(self, function_id: str) -> list[dict[str, Any]]:
+        """The SQS sources of a function: ``AWS::Lambda::EventSourceMapping`` resources naming
+        it, and SAM ``Events`` of type SQS (the same thing written inside the function)."""
+        found = [
+            self._resolve(spec["Properties"])
+            for spec in self._resources.values()
+            if spec["Type"] == "AWS::Lambda::EventSourceMapping"
+            and spec["Properties"].get("FunctionName") == {"Ref": function_id}
+        ]
+        for event in self._resources[function_id].get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                props = self._resolve(event["Properties"])
+                found.append({**props, "EventSourceArn": props["Queue"]})
+        return found
 
     def function(self, short_name: str) -> LocalFunction:
         """A function by its directory name (``generate``, ``sign_url``) or logical id."""
