@@ -107,7 +107,6 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from .adapters.provenance_store import ProvenanceStore
     from .ids import derived_asset_id
     from .stages.ingest import ACTOR
 
@@ -117,7 +116,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
         runtime = LocalRuntime(stack, log=log) if owned else None
         s3 = stack.client("s3")
         bucket = stack.function("uploads").environment["ORIGINALS_BUCKET"]
-        store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+        store = stack.provenance_store()
         pending = {}
         for path in map(Path, args.paths):
             key = f"uploads/{args.requester}/{int(time.time() * 1000)}-{path.name}"

@@ -12,7 +12,6 @@ from typing import Any
 
 from PIL import Image
 
-from ..adapters.provenance_store import ProvenanceStore
 from ..ids import derived_asset_id
 from ..imaging.generator import render
 from ..models import GenerationRequest
@@ -143,7 +142,7 @@ def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
 
 
 def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted], out: Path) -> dict[str, Any]:
-    store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+    store = stack.provenance_store()
     s3 = stack.client("s3")
     variants_bucket = stack.function("derivatives").environment["VARIANTS_BUCKET"]
     assets = []

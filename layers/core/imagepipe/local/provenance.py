@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..adapters.provenance_store import ProvenanceStore
 from ..provenance.trace import trace_file
 from .stack import LocalStack
 
@@ -16,7 +15,7 @@ def trace_local_file(stack: LocalStack, data: bytes, near: Path | None = None) -
     A remote manifest is read from the variants bucket, or else from a copy beside the
     file (``out/demo`` keeps the bucket's layout: ``{asset}/c2pa/{manifest_id}.c2pa``).
     """
-    store = ProvenanceStore(stack.client("dynamodb"), stack.function("provenance").environment["PROVENANCE_TABLE"])
+    store = stack.provenance_store()
     s3 = stack.client("s3")
     bucket = stack.function("derivatives").environment["VARIANTS_BUCKET"]
 

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 
 from ..provenance.certificates import SigningChain, local_chain
+from ..adapters.provenance_store import ProvenanceStore
 from ..signed_urls import generate_key_pair
 from . import template as cfn
 
@@ -395,6 +396,10 @@ class LocalStack:
                 props = self._resolve(event["Properties"])
                 found.append({**props, "EventSourceArn": props["Queue"]})
         return found
+
+    def provenance_store(self) -> ProvenanceStore:
+        """The provenance table as its readers see it (local tools: demo, upload, provenance)."""
+        return ProvenanceStore(self.client("dynamodb"), self.function("provenance").environment["PROVENANCE_TABLE"])
 
     def function(self, short_name: str) -> LocalFunction:
         """A function by its directory name (``generate``, ``sign_url``) or logical id."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..adapters.cdn import Cdn
-from ..adapters.provenance_store import ProvenanceStore
 from ..local.runtime import LocalRuntime
 from ..local.stack import LocalStack
 from .server import call
@@ -23,7 +22,7 @@ def staff_actions(stack: LocalStack, runtime: LocalRuntime, submitted: list[Any]
     """Approve the ``needs review`` asset and take down ``wide public``; returns what happened."""
     ids = {item.label: item.asset_id for item in submitted}
     review_fn = stack.function("review")
-    store = ProvenanceStore(stack.client("dynamodb"), review_fn.environment["PROVENANCE_TABLE"])
+    store = stack.provenance_store()
     pending_before = [i["asset_id"] for i in call(runtime, "GET", "/reviews", staff=REVIEWER)[1].get("items", [])]
 
     approved = ids[APPROVE_LABEL]
