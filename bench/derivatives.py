@@ -4,12 +4,15 @@
     BENCH_QUICK=1 make bench    # 3 images, 1 round: a smoke run of about a minute
     BENCH_ROUNDS=2 make bench   # rounds of the fast engines (default 3)
     BENCH_IMAGEPIPE_ARGS="--avif-speed 8" make bench   # try other `imagepipe derive` options
+    BENCH_NO_C2PA=1 make bench  # imagepipe without its C2PA Content Credentials
 
 Engines, each a separate process that reads the originals and produces every variant of
 every set (the ladder 320/640/960/1280/1920 capped at the source width, x AVIF, WebP, JPEG):
 
-* ``imagepipe``: ``python -m imagepipe.derive_cli`` (what ``imagepipe derive`` runs), the
-  pipeline's engine and settings.
+* ``imagepipe``: ``python -m imagepipe.derive_cli --content-credentials`` (what ``imagepipe
+  derive`` runs), the pipeline's engine and settings, each variant signed as served (C2PA
+  manifest embedded, or a sidecar referenced by URL for small public variants): its time
+  and bytes include provenance, as the pipeline publishes it.
 * ``sharp-tuned``: sharp 0.35.5 (``bench/sharp_derive.js``, mode ``tuned``): decode once,
   every output in flight at once, 4:2:0, progressive JPEG, sharp's default efforts, the
   same XMP packet; its per-format qualities are calibrated here so that its mean
@@ -136,6 +139,8 @@ def run_engine(engine: str, paths: list[Path], out: Path, *,
         cmd = [sys.executable, "-m", "imagepipe.derive_cli", *map(str, paths),
                "--out", str(out), "--json",
                "--widths", *map(str, widths), "--formats", *formats,
+               # as served: every variant carries its C2PA Content Credentials (BENCH_NO_C2PA=1: without)
+               *([] if os.environ.get("BENCH_NO_C2PA") == "1" else ["--content-credentials"]),
                *os.environ.get("BENCH_IMAGEPIPE_ARGS", "").split()]
         stdout, usage = _run(cmd, cwd=ROOT)
         sets = []

@@ -114,3 +114,24 @@ def test_human_summary_lists_each_variant(
                     "--formats", "jpeg")
     assert code == 0
     assert "1 variants" in out and "160w." in out and ".jpg" in out
+
+
+def test_with_content_credentials_every_variant_is_served_signed(original: Path, c2pa_chain) -> None:
+    """GIVEN --content-credentials THEN each variant carries a C2PA manifest (embedded, or a sidecar
+    written beside it and referenced by URL) that validates Trusted, its key hashes the signed
+    bytes, and the manifest JSON records where the credentials are."""
+    from imagepipe.provenance.c2pa_signing import ContentCredentials
+
+    credentials = ContentCredentials(c2pa_chain)
+    manifest, files, _ = derive_cli.derive_file(original.read_bytes(), EngineSettings(), "public", credentials)
+    placements = set()
+    for variant in manifest.variants:
+        body = files[variant.key]
+        assert hashlib.sha256(body).hexdigest() == variant.sha256 and variant.bytes == len(body)
+        ref = variant.content_credentials
+        assert ref is not None
+        placements.add(ref.placement)
+        sidecar = files[ref.manifest_key] if ref.placement == "remote" else None
+        report = credentials.validate(body, variant.content_type, manifest=sidecar)
+        assert report.state == "Trusted", (variant.key, report)
+    assert "remote" in placements  # small public variants keep their manifest beside them

@@ -6,8 +6,12 @@ names every variant with `imagepipe.keys.variant_key` (content-hashed) and write
 ``DIR/<manifest key>``: exactly the layout the variants bucket gets, without any AWS. The
 asset id is derived from the file's content, so the same file always gets the same keys.
 
-What it does not do: sign C2PA manifests (the pipeline signs with a key held in Secrets
-Manager; the CLI has none), blur faces, or check moderation.
+With ``--content-credentials`` every variant is signed as the derivatives stage signs it
+(C2PA manifest with the input as ``parentOf`` ingredient; embedded, or a sidecar under
+``c2pa/`` referenced by URL where the embedded manifest would cost more than 10 % of a
+public variant), with the local certificate chain in ``.imagepipe/``: the bytes written
+are then the bytes served, and the timings include signing. It does not blur faces or
+check moderation.
 
 With ``--json`` it prints one JSON document: per input, the asset id, the manifest, the
 paths written, and the wall and CPU milliseconds spent deriving (decode to last encode;
@@ -30,14 +34,16 @@ from typing import Any
 from .errors import ImageRejectedError
 from .ids import derived_asset_id
 from .imaging.engine import DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
-from .keys import manifest_key, variant_key
-from .models import Manifest, Variant, Visibility, utc_now
+from .keys import c2pa_sidecar_key, manifest_key, variant_key
+from .models import ContentCredentialsRef, Manifest, Variant, Visibility, utc_now
+
+LOCAL_CDN = "https://cdn.example"  # where sidecar URLs point; a deployment uses its CloudFront domain
 
 __all__ = ["add_arguments", "cmd_derive", "derive_file", "main"]
 
 
 def derive_file(
-    data: bytes, settings: EngineSettings, visibility: Visibility = "public"
+    data: bytes, settings: EngineSettings, visibility: Visibility = "public", credentials: Any = None
 ) -> tuple[Manifest, dict[str, bytes], dict[str, float]]:
     """Derive one original as the pipeline publishes it.
 
@@ -49,12 +55,15 @@ def derive_file(
         Engine settings (the pipeline's defaults unless told otherwise).
     visibility : {"public", "private"}
         Key prefix, as for the asset's visibility.
+    credentials : imagepipe.provenance.c2pa_signing.ContentCredentials, optional
+        Sign every variant as the derivatives stage does (timed with the derivation).
 
     Returns
     -------
     tuple
-        The manifest, the files to write keyed by their variants-bucket key (manifest
-        included), and timings ``{"ms": wall, "cpu_ms": process CPU}`` of the derivation.
+        The manifest, the files to write keyed by their variants-bucket key (manifest and
+        sidecars included), and timings ``{"ms": wall, "cpu_ms": process CPU}`` of the
+        derivation and signing (file writes excluded).
 
     Raises
     ------
@@ -64,12 +73,18 @@ def derive_file(
     asset_id = derived_asset_id("cli", hashlib.sha256(data).hexdigest())
     cpu, wall = time.process_time(), time.perf_counter()
     derived = derive(data, settings)
+    served = [(v.data, None) for v in derived.variants]
+    if credentials is not None:
+        served = _signed(credentials, derived.variants, data, visibility, asset_id)
     timings = {"ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (time.process_time() - cpu) * 1000}
     files: dict[str, bytes] = {}
     variants = []
-    for encoded in derived.variants:
-        key = variant_key(visibility, asset_id, encoded.width, encoded.sha256, encoded.extension)
-        files[key] = encoded.data
+    for encoded, (body, sidecar) in zip(derived.variants, served, strict=True):
+        digest = hashlib.sha256(body).hexdigest()
+        key = variant_key(visibility, asset_id, encoded.width, digest, encoded.extension)
+        files[key] = body
+        if sidecar is not None and sidecar.manifest_key:
+            files[sidecar.manifest_key] = sidecar.manifest
         variants.append(
             Variant(
                 key=key,
@@ -77,10 +92,11 @@ def derive_file(
                 height=encoded.height,
                 format=encoded.format,  # type: ignore[arg-type]
                 content_type=encoded.content_type,
-                bytes=encoded.bytes_len,
-                sha256=encoded.sha256,
+                bytes=len(body),
+                sha256=digest,
                 quality=encoded.quality,
                 score=encoded.score,
+                content_credentials=sidecar.ref if sidecar is not None else None,
             )
         )
     manifest = Manifest(
@@ -93,6 +109,41 @@ def derive_file(
     )
     files[manifest_key(visibility, asset_id)] = manifest.model_dump_json(indent=2).encode()
     return manifest, files, timings
+
+
+class _Credentials:
+    """How one signed variant is published: its reference, and a sidecar when remote."""
+
+    def __init__(self, ref: ContentCredentialsRef, manifest_key: str, manifest: bytes) -> None:
+        self.ref, self.manifest_key, self.manifest = ref, manifest_key, manifest
+
+
+def _signed(credentials: Any, encoded: Any, parent: bytes, visibility: Visibility, asset_id: str) -> list[tuple[bytes, Any]]:
+    from .imaging.probe import inspect_image
+    from .provenance.c2pa_signing import sign_variants
+
+    def sidecar_url(manifest_id: str) -> str:
+        return f"{LOCAL_CDN}/{c2pa_sidecar_key(visibility, asset_id, manifest_id)}"
+
+    signed = sign_variants(
+        credentials,
+        [(v.data, v.content_type, f"{asset_id}-{v.width}w.{v.extension}") for v in encoded],
+        parent=parent,
+        parent_content_type=inspect_image(parent).content_type,
+        visibility=visibility,
+        remote_url_for=sidecar_url,
+    )
+    result: list[tuple[bytes, Any]] = []
+    for item in signed:
+        if item.placement == "remote":
+            key = c2pa_sidecar_key(visibility, asset_id, item.manifest_id)
+            ref = ContentCredentialsRef(placement="remote", manifest_bytes=len(item.manifest), manifest_key=key,
+                                        manifest_url=item.remote_url)
+            result.append((item.data, _Credentials(ref, key, item.manifest)))
+        else:
+            ref = ContentCredentialsRef(placement=item.placement, manifest_bytes=item.added_bytes)
+            result.append((item.data, _Credentials(ref, "", b"")))
+    return result
 
 
 def _settings(args: argparse.Namespace) -> EngineSettings:
@@ -131,11 +182,12 @@ def cmd_derive(args: argparse.Namespace) -> int:
         print(f"imagepipe derive: {exc}", file=sys.stderr)
         return 2
     out = Path(args.out)
+    credentials = _local_credentials() if args.content_credentials else None
     results: list[dict[str, Any]] = []
     failed = 0
     for path in map(Path, args.paths):
         try:
-            manifest, files, timings = derive_file(path.read_bytes(), settings, args.visibility)
+            manifest, files, timings = derive_file(path.read_bytes(), settings, args.visibility, credentials)
         except (ImageRejectedError, OSError) as exc:
             failed += 1
             reason = getattr(exc, "reason", type(exc).__name__)
@@ -165,6 +217,19 @@ def cmd_derive(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _local_credentials() -> Any:
+    """The local signing chain (the one the embedded stack uses), created on first use."""
+    from .local.root import find_root
+    from .provenance.c2pa_signing import ContentCredentials
+    from .provenance.certificates import local_chain
+
+    try:
+        root = find_root()
+    except FileNotFoundError:
+        root = Path.cwd()
+    return ContentCredentials(local_chain(root / ".imagepipe"))
+
+
 def _summary(path: Path, manifest: Manifest, timings: dict[str, float]) -> str:
     lines = [f"{path}: {manifest.width}x{manifest.height} -> {len(manifest.variants)} variants in "
              f"{timings['ms']:.0f} ms (asset {manifest.asset_id})"]
@@ -191,6 +256,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--score-all", action="store_true",
                         help="score every variant, not only the probe width (slower)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--content-credentials", action="store_true",
+                        help="sign every variant as the pipeline does (C2PA, local certificate chain)")
     parser.set_defaults(func=cmd_derive)
     return parser
 

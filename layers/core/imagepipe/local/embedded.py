@@ -13,20 +13,10 @@ from pathlib import Path
 
 from moto.server import ThreadedMotoServer
 
+from .root import find_root  # noqa: F401 - re-exported: the commands find the project here
 from .stack import LocalStack
 
 STATE_FILE = Path(".imagepipe") / "local.json"
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The project root: $IMAGEPIPE_ROOT, or the nearest directory above holding template.yaml."""
-    if os.environ.get("IMAGEPIPE_ROOT"):
-        return Path(os.environ["IMAGEPIPE_ROOT"]).resolve()
-    here = (start or Path.cwd()).resolve()
-    for candidate in (here, *here.parents):
-        if (candidate / "template.yaml").is_file():
-            return candidate
-    raise FileNotFoundError("no template.yaml here or above; run from the project or set IMAGEPIPE_ROOT")
 
 
 class EmbeddedAws:
