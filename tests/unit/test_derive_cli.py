@@ -13,10 +13,7 @@ from imagepipe.imaging import EngineSettings, derive, render
 from imagepipe.keys import parse_variant_key
 from imagepipe.models import Manifest
 
-try:  # tests/unit may or may not become a package
-    from .imaging_fixtures import encode
-except ImportError:
-    from imaging_fixtures import encode  # type: ignore[no-redef]
+from tests.unit.imaging_fixtures import encode
 
 ARGS = ["--widths", "160", "320"]
 

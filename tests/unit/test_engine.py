@@ -24,18 +24,7 @@ from imagepipe.imaging.engine import QUALITY_RANGES
 from imagepipe.imaging.quality import Ssimulacra2Reference, ssimulacra2
 from imagepipe.models import DIGITAL_SOURCE_TYPE
 
-try:  # tests/unit may or may not become a package
-    from .imaging_fixtures import (
-        SRGB_D50_BLUE,
-        SRGB_D50_GREEN,
-        SRGB_D50_RED,
-        encode,
-        png_header_only,
-        rgb_icc_profile,
-        ssim,
-    )
-except ImportError:
-    from imaging_fixtures import (  # type: ignore[no-redef]
+from tests.unit.imaging_fixtures import (
         SRGB_D50_BLUE,
         SRGB_D50_GREEN,
         SRGB_D50_RED,

@@ -14,18 +14,7 @@ from imagepipe.errors import ImageRejectedError
 from imagepipe.imaging import UPLOAD_FORMATS, decode, inspect_image, normalize
 from imagepipe.imaging.probe import ImageInfo
 
-try:  # tests/unit may or may not become a package
-    from .imaging_fixtures import (
-        SRGB_D50_BLUE,
-        SRGB_D50_GREEN,
-        SRGB_D50_RED,
-        encode,
-        noise_image,
-        png_header_only,
-        rgb_icc_profile,
-    )
-except ImportError:
-    from imaging_fixtures import (  # type: ignore[no-redef]
+from tests.unit.imaging_fixtures import (
         SRGB_D50_BLUE,
         SRGB_D50_GREEN,
         SRGB_D50_RED,

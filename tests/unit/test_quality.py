@@ -11,10 +11,7 @@ from PIL import Image, ImageFilter
 from imagepipe.imaging import render
 from imagepipe.imaging.quality import Ssimulacra2Reference, ssim, ssimulacra2
 
-try:  # tests/unit may or may not become a package
-    from .imaging_fixtures import encode
-except ImportError:
-    from imaging_fixtures import encode  # type: ignore[no-redef]
+from tests.unit.imaging_fixtures import encode
 
 
 @pytest.fixture(scope="module")
