@@ -144,13 +144,14 @@ def test_placement_embeds_unless_the_manifest_outweighs_the_image():
     assert placement("private", 4_000, manifest) == "embedded"
 
 
-def test_a_variant_set_is_signed_once_each_and_placed_by_size(credentials, original, variants):
-    """GIVEN a public variant set THEN the largest is embedded, variants where an embedded manifest
-    would dominate are remote, results keep their order and each verifies as placed."""
+def test_a_variant_set_is_placed_by_size(credentials, original, variants):
+    """GIVEN a public variant set with one very large file THEN that one is embedded, variants
+    where an embedded manifest would be more than MAX_EMBEDDED_SHARE of the bytes are remote,
+    results keep their order and each verifies as placed."""
     buffer = io.BytesIO()
-    Image.effect_noise((1024, 768), 64).convert("RGB").save(buffer, "JPEG", quality=90)  # ~300 KB
+    Image.effect_noise((2048, 1536), 64).convert("RGB").save(buffer, "JPEG", quality=90)  # ~1 MB
     items = [(v.data, v.content_type, f"{v.width}w.{v.extension}") for v in variants]
-    items.insert(1, (buffer.getvalue(), "image/jpeg", "1024w.jpg"))
+    items.insert(1, (buffer.getvalue(), "image/jpeg", "2048w.jpg"))
     signed = sign_variants(credentials, items, parent=original.data, parent_content_type="image/png",
                            visibility="public", remote_url_for=lambda m: f"https://cdn.example/{m}.c2pa")
     assert len(signed) == len(items)

@@ -8,7 +8,7 @@ asset id is derived from the file's content, so the same file always gets the sa
 
 With ``--content-credentials`` every variant is signed as the derivatives stage signs it
 (C2PA manifest with the input as ``parentOf`` ingredient; embedded, or a sidecar under
-``c2pa/`` referenced by URL where the embedded manifest would cost more than 10 % of a
+``c2pa/`` referenced by URL where the embedded manifest would cost more than 1 % of a
 public variant), with the local certificate chain in ``.imagepipe/``: the bytes written
 are then the bytes served, and the timings include signing. It does not blur faces or
 check moderation.

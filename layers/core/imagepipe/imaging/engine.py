@@ -15,13 +15,15 @@ The plan for one source (`derive`):
 
 Encoders (see the module's benchmark, ``bench/derivatives.py``, for the evidence):
 
-* AVIF: Pillow's own libavif/libaom plugin, 4:2:0, speed 6, one thread per encode.
+* AVIF: Pillow's own libavif/libaom plugin, 4:2:0, speed 6, one thread per encode and no
+  tiles (tiles only pay for multi-threaded encodes; they cost ~1 % at 1920 px).
   ``pillow_avif`` (SVT-AV1, rav1e) is never imported: at equal SSIMULACRA2 and equal CPU,
   SVT-AV1 is 5-15 % larger than libaom (preset 4 vs speed 6, preset 6 vs speed 8), rav1e
   is slower and larger, and importing the plugin would take over ``AVIF`` saving.
   Speed 6 is 11 % smaller than speed 7 for 30 % more CPU; speed 8 halves the CPU for
   18 % more bytes.
-* WebP: libwebp through Pillow, method 4.
+* WebP: libwebp through Pillow, method 6 (~5 % smaller than 4 at equal SSIMULACRA2 for
+  1.6x the WebP time, which is a fifth of the total).
 * JPEG: jpegli (``pyjpegli``), then a lossless progressive rewrite by mozjpeg's jpegtran
   (``mozjpeg_lossless_optimization``): about 20 % smaller than libjpeg-turbo (Pillow, or
   sharp's default JPEG) at equal SSIMULACRA2 (jpegli ~10 %, the rewrite ~6 %, per-image
@@ -63,7 +65,7 @@ QUALITY_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
 # and generated images; the secant steps only start from it.
 _QUALITY_PER_POINT: Mapping[str, float] = MappingProxyType({"avif": 1.6, "webp": 2.0, "jpeg": 1.6})
 _SCORE_TOLERANCE = 0.75  # a trial within this of the target ends the search
-_WEBP_METHOD = 4  # libwebp effort 0..6; 6 costs 1.6x the time for ~4 % smaller files
+_WEBP_METHOD = 6  # libwebp effort 0..6: 6 is ~5 % smaller than 4 at equal SSIMULACRA2, 1.6x the WebP CPU
 _JPEG_BACKGROUND = (255, 255, 255)
 _XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
 # CPU per pixel of each encoder relative to AVIF (libaom speed 6), for scheduling only.
@@ -433,7 +435,7 @@ def _encode_pillow(image: Image.Image, fmt: str, params: dict[str, object]) -> b
 def _encode_avif(image: Image.Image, quality: int, speed: int, xmp: bytes) -> bytes:
     return _encode_pillow(image, "avif", {
         "quality": quality, "speed": speed, "subsampling": "4:2:0", "codec": "aom",
-        "max_threads": 1, "xmp": xmp,
+        "max_threads": 1, "autotiling": False, "xmp": xmp,
     })
 
 

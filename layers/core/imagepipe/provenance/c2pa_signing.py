@@ -36,8 +36,11 @@ from .certificates import SigningChain
 CLAIM_GENERATOR = {"name": "imagepipe", "version": "0.1.0"}
 GENERATION_ASSERTION = "org.imagepipe.generation"
 SIDECAR_CONTENT_TYPE = "application/c2pa"
-# A manifest that would add more than this share of a variant's served bytes goes beside it.
-MAX_EMBEDDED_SHARE = 0.10
+# A manifest that would add more than this share of a public variant's served bytes goes
+# beside it. Every viewer downloads the variant; only a verifier fetches the sidecar. A
+# manifest is ~4 KB (certificate chain, parent ingredient, claim), so at 1 % only variants
+# of ~400 KB and more embed it: the rest carry a reference of 0.2-0.7 KB.
+MAX_EMBEDDED_SHARE = 0.01
 
 ValidationState = Literal["Trusted", "Valid", "Invalid", "none"]
 Placement = Literal["embedded", "remote"]
@@ -67,8 +70,9 @@ def placement(visibility: str, variant_bytes: int, manifest_bytes: int) -> Place
     """Where a variant's manifest goes.
 
     Embedded unless it would be more than `MAX_EMBEDDED_SHARE` of the served bytes (a
-    ~8 KB manifest more than doubles a 320-px AVIF of ~4 KB). Private variants always
-    embed: a sidecar URL without a CloudFront signature could not be fetched.
+    ~4 KB manifest is 2-3 % of a 1920-px AVIF and doubles a 320-px one). Private
+    variants always embed: a sidecar URL without a CloudFront signature could not be
+    fetched.
     """
     if visibility != "public":
         return "embedded"
@@ -304,25 +308,26 @@ def sign_variants(
     Notes
     -----
     Every manifest of one asset carries the same ingredient and certificate chain, so
-    they differ by a few bytes: the largest variant is signed (embedded) first and its
-    manifest size decides for the rest, with no variant signed twice unless even the
-    largest one is too small to embed.
+    they differ by a few bytes: the largest variant is signed first (remote when sidecars
+    are possible, its sidecar being the manifest it would embed) and that manifest's size
+    decides for the rest. Only a largest variant big enough to embed is signed twice.
     """
     results: list[SignedAsset | None] = [None] * len(variants)
     manifest_bytes: int | None = None
+    may_go_remote = remote_url_for is not None and visibility == "public"
     for index in sorted(range(len(variants)), key=lambda i: -len(variants[i][0])):
         data, content_type, title = variants[index]
         sign = partial(credentials.sign_variant, data, content_type, parent=parent,
                        parent_content_type=parent_content_type, title=title, edits=edits)
-        remote = remote_url_for is not None and manifest_bytes is not None and (
-            placement(visibility, len(data), manifest_bytes) == "remote"
-        )
-        signed = sign(remote_url_for=remote_url_for if remote else None)
         if manifest_bytes is None:
-            manifest_bytes = signed.added_bytes
-            if remote_url_for is not None and placement(visibility, len(data), manifest_bytes) == "remote":
-                again = sign(remote_url_for=remote_url_for)
+            signed = sign(remote_url_for=remote_url_for if may_go_remote else None)
+            manifest_bytes = len(signed.manifest) if may_go_remote else signed.added_bytes
+            if may_go_remote and placement(visibility, len(data), manifest_bytes) == "embedded":
+                again = sign(remote_url_for=None)
                 signed = replace(again, sign_ms=round(signed.sign_ms + again.sign_ms, 2))
+        else:
+            remote = may_go_remote and placement(visibility, len(data), manifest_bytes) == "remote"
+            signed = sign(remote_url_for=remote_url_for if remote else None)
         results[index] = signed
     return [r for r in results if r is not None]
 
