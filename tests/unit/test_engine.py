@@ -289,6 +289,7 @@ def test_avif_is_written_by_pillows_native_encoder(derived: DerivedSet) -> None:
         {"webp_target": 0.0},
         {"score_band": -1.0},
         {"max_probes": 0},
+        {"encode_memory_budget": 0},
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict) -> None:
@@ -471,3 +472,64 @@ def test_score_all_scores_every_variant(scene: bytes) -> None:
     result = derive(scene, EngineSettings(widths=(160, 320), formats=("jpeg",), threads=1,
                                           score_all=True))
     assert all(v.score is not None and 40 < v.score < 100 for v in result.variants)
+
+
+# -- memory-budgeted scheduling ----------------------------------------------------------------
+
+
+def test_the_budget_is_never_exceeded_and_an_oversized_job_runs_alone() -> None:
+    """GIVEN jobs of 60, 50, 30, 200 and 10 units, a budget of 100 and 3 workers
+    WHEN run THEN every job runs once, the units in use never pass 100, the 200-unit job
+    (larger than the budget) runs with nothing beside it, and small jobs pass a waiting one."""
+    import threading
+    import time
+
+    from imagepipe.imaging.engine import _run_within_budget
+
+    need = {("a", 0): 60, ("b", 1): 50, ("c", 2): 30, ("d", 3): 200, ("e", 4): 10}
+    lock = threading.Lock()
+    running: set[tuple[str, int]] = set()
+    seen: list[tuple[str, int]] = []
+    overlaps: dict[tuple[str, int], set[tuple[str, int]]] = {}
+
+    def run(job: tuple[str, int]) -> None:
+        with lock:
+            running.add(job)
+            assert sum(min(need[j], 100) for j in running) <= 100
+            seen.append(job)
+            overlaps[job] = set(running) - {job}
+        time.sleep(0.02)
+        with lock:
+            overlaps[job] |= set(running) - {job}
+            running.discard(job)
+
+    _run_within_budget(list(need), run, workers=3, budget=100, need=need.__getitem__)
+    assert sorted(seen) == sorted(need)
+    assert overlaps[("d", 3)] == set()
+    assert seen.index(("c", 2)) < seen.index(("b", 1))  # 30 fits beside 60; 50 has to wait
+
+
+def test_a_failing_job_stops_the_run_and_its_error_is_raised() -> None:
+    """GIVEN a job that raises WHEN run THEN the error reaches the caller and no job starts after it."""
+    from imagepipe.imaging.engine import _run_within_budget
+
+    started: list[int] = []
+
+    def run(job: tuple[str, int]) -> None:
+        started.append(job[1])
+        if job[1] == 1:
+            raise ValueError("encoder failed")
+
+    with pytest.raises(ValueError, match="encoder failed"):
+        _run_within_budget([("x", i) for i in range(6)], run, workers=1, budget=10,
+                           need=lambda job: 1)
+    assert started == [0, 1]
+
+
+def test_a_tiny_budget_gives_the_same_bytes_one_encode_at_a_time(
+    source: bytes, derived: DerivedSet
+) -> None:
+    """GIVEN an encode budget of 1 byte (every encode alone) WHEN derived
+    THEN the variants are byte-identical to the default budget's."""
+    tight = derive(source, EngineSettings(threads=2, encode_memory_budget=1))
+    assert [v.data for v in tight.variants] == [v.data for v in derived.variants]

@@ -10,8 +10,11 @@ The plan for one source (`derive`):
    target (a few secant steps from a calibrated start, every trial measured). The probe
    variant is the trial that was kept; its measured score goes into the manifest.
 4. Encode every other width of that format at the quality found, longest jobs first, on
-   ``threads`` workers. Each task saves its own copy of the image (``Image.save`` keeps
-   its options on the image object).
+   ``threads`` workers, within a memory budget (`_run_within_budget`): an encode whose
+   working memory would not fit beside the ones running waits, so two large AVIF encodes
+   (libaom needs ~27 bytes per pixel) never overlap and the peak is bounded whatever the
+   aspect ratio. Each task saves its own copy of the image (``Image.save`` keeps its
+   options on the image object); a resized image is dropped after its last encode.
 
 Encoders (see the module's benchmark, ``bench/derivatives.py``, for the evidence):
 
@@ -36,6 +39,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,7 +73,10 @@ _WEBP_METHOD = 6  # libwebp effort 0..6: 6 is ~5 % smaller than 4 at equal SSIMU
 _JPEG_BACKGROUND = (255, 255, 255)
 _XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
 # CPU per pixel of each encoder relative to AVIF (libaom speed 6), for scheduling only.
-_RELATIVE_COST: Mapping[str, float] = MappingProxyType({"avif": 1.0, "webp": 0.18, "jpeg": 0.08})
+_RELATIVE_COST: Mapping[str, float] = MappingProxyType({"avif": 1.0, "webp": 0.28, "jpeg": 0.08})
+# Peak working memory of one encode, bytes per output pixel (measured at 1920 x 1920: the
+# encoder's own buffers plus the copy each task saves).
+_ENCODE_BYTES_PER_PIXEL: Mapping[str, int] = MappingProxyType({"avif": 27, "webp": 8, "jpeg": 4})
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,9 @@ class EngineSettings:
         Largest accepted source, checked from the header before decoding.
     threads : int
         Worker threads for resizing, searching and encoding; each encoder runs on one.
+    encode_memory_budget : int
+        Bytes of encoder working memory that may be in use at once (estimated per encode
+        from `_ENCODE_BYTES_PER_PIXEL`). An encode larger than the budget runs alone.
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
@@ -119,6 +129,7 @@ class EngineSettings:
     avif_speed: int = 6
     max_pixels: int = DEFAULT_MAX_PIXELS
     threads: int = 2
+    encode_memory_budget: int = 128 * 1024 * 1024
 
     def __post_init__(self) -> None:
         unknown = [fmt for fmt in self.formats if fmt not in OUTPUT_FORMATS]
@@ -139,8 +150,10 @@ class EngineSettings:
                 raise ValueError(f"{name} must be None or between 0 and 100, got {value}")
         if not 0 <= self.avif_speed <= 10:
             raise ValueError(f"avif_speed must be between 0 and 10, got {self.avif_speed}")
-        if self.threads < 1 or self.max_pixels < 1 or self.max_probes < 1 or self.probe_width < 1:
-            raise ValueError("threads, max_pixels, max_probes and probe_width must be at least 1")
+        if (self.threads < 1 or self.max_pixels < 1 or self.max_probes < 1 or self.probe_width < 1
+                or self.encode_memory_budget < 1):
+            raise ValueError("threads, max_pixels, max_probes, probe_width and "
+                             "encode_memory_budget must be at least 1")
         if self.score_band < 0:
             raise ValueError(f"score_band must not be negative, got {self.score_band}")
 
@@ -277,17 +290,85 @@ def derive(
         }
         for fmt, search in searches.items():
             done[(fmt, probe)] = search.result()
-        jobs = [(fmt, i) for fmt in settings.formats for i in range(len(sizes)) if i != probe]
-        jobs.sort(key=lambda job: -_RELATIVE_COST[job[0]] * sizes[job[1]][0] * sizes[job[1]][1])
-        encodes = {
-            (fmt, i): pool.submit(_encode_scored, resized[i], fmt, done[(fmt, probe)].quality,
-                                  settings, xmp)
-            for fmt, i in jobs
-        }
-        for key, future in encodes.items():
-            done[key] = future.result()
+    jobs = [(fmt, i) for fmt in settings.formats for i in range(len(sizes)) if i != probe]
+    jobs.sort(key=lambda job: -_RELATIVE_COST[job[0]] * sizes[job[1]][0] * sizes[job[1]][1])
+    remaining = {i: sum(1 for _, j in jobs if j == i) for i in range(len(sizes))}
+    lock = threading.Lock()
+
+    def encode(job: tuple[str, int]) -> None:
+        fmt, i = job
+        variant = _encode_scored(resized[i], fmt, done[(fmt, probe)].quality, settings, xmp)
+        with lock:
+            done[job] = variant
+            remaining[i] -= 1
+            if remaining[i] == 0 and i != probe:
+                resized[i] = None  # type: ignore[call-overload]  # its last encode is done
+    _run_within_budget(
+        jobs, encode, workers=settings.threads, budget=settings.encode_memory_budget,
+        need=lambda job: _ENCODE_BYTES_PER_PIXEL[job[0]] * sizes[job[1]][0] * sizes[job[1]][1],
+    )
     variants = tuple(done[(fmt, i)] for fmt in settings.formats for i in range(len(sizes)))
     return DerivedSet(width=width, height=height, variants=variants)
+
+
+def _run_within_budget(
+    jobs: list[tuple[str, int]],
+    run: Callable[[tuple[str, int]], None],
+    *,
+    workers: int,
+    budget: int,
+    need: Callable[[tuple[str, int]], int],
+) -> None:
+    """Run ``jobs`` on ``workers`` threads, in order, with at most ``budget`` of ``need`` in use.
+
+    A free worker takes the first pending job that fits in what is left of the budget (so
+    a small job may pass a large one that has to wait); a job larger than the whole budget
+    runs when nothing else is running. The first error stops the taking of new jobs and
+    is raised once the running ones have finished.
+    """
+    pending = list(jobs)
+    in_use = 0
+    running = 0
+    errors: list[BaseException] = []
+    changed = threading.Condition()
+
+    def take() -> tuple[tuple[str, int], int] | None:
+        nonlocal in_use, running
+        with changed:
+            while True:
+                if errors or not pending:
+                    return None
+                for index, job in enumerate(pending):
+                    cost = min(need(job), budget)
+                    if in_use + cost <= budget:
+                        del pending[index]
+                        in_use += cost
+                        running += 1
+                        return job, cost
+                changed.wait()
+
+    def worker() -> None:
+        nonlocal in_use, running
+        while (taken := take()) is not None:
+            job, cost = taken
+            try:
+                run(job)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller below
+                with changed:
+                    errors.append(exc)
+            finally:
+                with changed:
+                    in_use -= cost
+                    running -= 1
+                    changed.notify_all()
+
+    threads = [threading.Thread(target=worker, name=f"derive-{n}") for n in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 # -- resizing and scoring --------------------------------------------------------------------
