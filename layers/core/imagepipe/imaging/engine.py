@@ -24,7 +24,9 @@ Encoders (see the module's benchmark, ``bench/derivatives.py``, for the evidence
   SVT-AV1 is 5-15 % larger than libaom (preset 4 vs speed 6, preset 6 vs speed 8), rav1e
   is slower and larger, and importing the plugin would take over ``AVIF`` saving.
   Speed 6 is 11 % smaller than speed 7 for 30 % more CPU; speed 8 halves the CPU for
-  18 % more bytes.
+  18 % more bytes; speed 5 (what sharp's effort 4 runs) is ~7 % smaller for 4.6x the CPU.
+  ``tune=ssimulacra2`` (libaom 3.13+) is 3.6 % smaller at equal SSIMULACRA2 but loses SSIM
+  at equal bytes: it tunes to the metric, so the default (``tune=iq``) stays.
 * WebP: libwebp through Pillow, method 6 (~5 % smaller than 4 at equal SSIMULACRA2 for
   1.6x the WebP time, which is a fifth of the total).
 * JPEG: jpegli (``pyjpegli``), then a lossless progressive rewrite by mozjpeg's jpegtran
