@@ -71,6 +71,9 @@ QUALITY_RANGES: Mapping[str, tuple[int, int]] = MappingProxyType(
 # and generated images; the secant steps only start from it.
 _QUALITY_PER_POINT: Mapping[str, float] = MappingProxyType({"avif": 1.6, "webp": 2.0, "jpeg": 1.6})
 _SCORE_TOLERANCE = 0.75  # a trial within this of the target ends the search
+# Loop-filter sharpness 2 (libaom's default is 0): ~2 % smaller AVIF at equal SSIMULACRA2,
+# with equal or better SSIM at equal bytes, at no CPU cost (sharpness 1-4 measure alike).
+_AOM_OPTIONS: tuple[tuple[str, str], ...] = (("sharpness", "2"),)
 _WEBP_METHOD = 6  # libwebp effort 0..6: 6 is ~5 % smaller than 4 at equal SSIMULACRA2, 1.6x the WebP CPU
 _JPEG_BACKGROUND = (255, 255, 255)
 _XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -518,7 +521,7 @@ def _encode_pillow(image: Image.Image, fmt: str, params: dict[str, object]) -> b
 def _encode_avif(image: Image.Image, quality: int, speed: int, xmp: bytes) -> bytes:
     return _encode_pillow(image, "avif", {
         "quality": quality, "speed": speed, "subsampling": "4:2:0", "codec": "aom",
-        "max_threads": 1, "autotiling": False, "xmp": xmp,
+        "max_threads": 1, "autotiling": False, "advanced": _AOM_OPTIONS, "xmp": xmp,
     })
 
 
