@@ -6,9 +6,10 @@ The plan for one source (`derive`):
    allocated, EXIF orientation, sRGB 8-bit, first frame of an animation).
 2. Resize once per planned width (Lanczos, ``reducing_gap=2``), in the thread pool.
 3. Per format, on the *probe* variant (the planned width nearest ``probe_width``, 320 px
-   by default): search the encoder quality whose SSIMULACRA2 score is on the format's
-   target (a few secant steps from a calibrated start, every trial measured). The probe
-   variant is the trial that was kept; its measured score goes into the manifest.
+   by default): encode at the quality a typical image needs for the format's SSIMULACRA2
+   target, and search upwards only when that scores under the floor (``target -
+   score_band``; see `_search`). The probe variant is the trial that was kept; its
+   measured score goes into the manifest.
 4. Encode every other width of that format at the quality found, longest jobs first, on
    ``threads`` workers, within a memory budget (`_run_within_budget`): an encode whose
    working memory would not fit beside the ones running waits, so two large AVIF encodes
@@ -102,8 +103,9 @@ class EngineSettings:
     probe_width : int
         The planned width nearest to this one is where qualities are searched and scored.
     score_band : float
-        A first trial (at the configured quality) scoring within this many points of the
-        target is kept; only images outside the band are searched (see `_search`).
+        The floor under the target: a first trial (at the quality a typical image needs
+        for the target) scoring at least ``target - score_band`` is kept; only images
+        under that floor are searched, up to it (see `_search`).
     max_probes : int
         Most encodes a quality search may try per format.
     score_all : bool
@@ -128,7 +130,7 @@ class EngineSettings:
     webp_target: float | None = DEFAULT_TARGETS["webp"]
     jpeg_target: float | None = DEFAULT_TARGETS["jpeg"]
     probe_width: int = 320
-    score_band: float = 5.0
+    score_band: float = 15.0
     max_probes: int = 4
     score_all: bool = False
     avif_speed: int = 6
@@ -420,17 +422,19 @@ def _search(
     xmp: bytes,
     reference: _ScoringReference,
 ) -> EncodedVariant:
-    """Encode the probe variant, searching the quality when its score is off target.
+    """Encode the probe variant at the target's typical quality, lifting images under the floor.
 
-    The first trial uses the configured quality (calibrated so that a typical image lands
-    on the target). When it scores within ``score_band`` of the target it is kept: at
-    equal *mean* score over a corpus, pulling every image exactly onto the target costs
-    3-5 % more bytes than a fixed quality (measured on the benchmark corpus), so only
-    the outliers (images a fixed quality would leave visibly worse, or wastefully better)
-    are searched. A search takes secant steps (the first with a calibrated slope), kept
-    inside the bracket of the trials below and above the target; the result is the trial
-    that scored nearest the target (the higher quality on a tie). Every trial is measured,
-    so the recorded score is the real one.
+    The first trial uses the quality a typical image needs for the target (the configured
+    quality, calibrated for 70, moved by the format's quality-per-point for other
+    targets). It is kept unless it scores under the floor, ``target - score_band``: at
+    equal *mean* SSIMULACRA2 over the benchmark corpus, one quality for every image is
+    2-3 % smaller than pulling each image onto the target (easy images pulled down save
+    little, hard ones pulled up cost a lot), and 5 % smaller than searching both ways
+    beyond a 5-point band. Only images a fixed quality would leave visibly worse are
+    searched, up to the floor (not the target): secant steps (the first with a calibrated
+    slope) inside the bracket of the trials below and above it; the result is the trial
+    nearest the floor from above when there is one. Every trial is measured, so the
+    recorded score is the real one.
     """
     ref = reference.for_format(fmt)
     target = settings.target_for(fmt)
@@ -439,19 +443,21 @@ def _search(
         data = _encode(image, fmt, quality, settings.avif_speed, xmp)
         return _variant(image, fmt, quality, data, _score(ref, data))
     low, high = QUALITY_RANGES[fmt]
-    quality = min(max(quality, low), high)
+    quality = min(max(round(quality + (target - 70.0) * _QUALITY_PER_POINT[fmt]), low), high)
+    floor = target - settings.score_band
     trials: dict[int, tuple[float, bytes]] = {}
     for _ in range(settings.max_probes):
         data = _encode(image, fmt, quality, settings.avif_speed, xmp)
         score = _score(ref, data)
         trials[quality] = (score, data)
-        if abs(score - target) <= (settings.score_band if len(trials) == 1 else _SCORE_TOLERANCE):
+        if score >= floor - _SCORE_TOLERANCE and (len(trials) == 1 or score <= floor + _SCORE_TOLERANCE):
             return _variant(image, fmt, quality, data, score)
-        following = _next_quality(trials, target, fmt, low, high)
+        following = _next_quality(trials, floor, fmt, low, high)
         if following is None:
             break
         quality = following
-    chosen = min(trials, key=lambda q: (abs(trials[q][0] - target), -q))
+    above = [q for q, (s, _) in trials.items() if s >= floor - _SCORE_TOLERANCE]
+    chosen = min(above) if above else max(trials, key=lambda q: (trials[q][0], q))
     score, data = trials[chosen]
     return _variant(image, fmt, chosen, data, score)
 
