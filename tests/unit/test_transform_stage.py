@@ -118,6 +118,22 @@ def test_renders_a_missing_width_stores_it_create_only_and_returns_s3s_headers(o
     assert answer.headers["ETag"] == f'"{hashlib.md5(answer.body).hexdigest()}"'
 
 
+def test_a_rendered_width_uses_the_quality_the_ladder_chose(objects, original):
+    """GIVEN a publication whose WebP ladder was encoded at quality 40 (a Decimal, as DynamoDB
+    returns it) THEN a rendered 480w WebP is exactly the engine's quality-40 encode, with no
+    search of its own."""
+    from decimal import Decimal
+
+    from imagepipe.imaging.engine import EngineSettings, derive
+
+    published = record()
+    published["publication"]["variants"][0]["quality"] = Decimal(40)
+    answer = serve(f"/public/{ASSET}/t/480w.webp", {ASSET: published}, objects)
+    expected = derive(original, EngineSettings(widths=(480,), formats=("webp",), threads=1,
+                                               webp_quality=40, webp_target=None)).variants[0].data
+    assert answer.outcome == "rendered" and answer.body == expected
+
+
 def test_a_ladder_variant_is_copied_and_never_upscaled(objects):
     """GIVEN a request wider than the source THEN nothing is upscaled; GIVEN a width and format the
     ladder holds THEN its bytes are reused instead of encoding again."""

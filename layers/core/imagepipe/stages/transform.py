@@ -4,7 +4,8 @@ The CloudFront Function rewrites ``/t/{id}?w=500`` to ``/public/{id}/t/640w.avif
 asks S3 for that key first and comes here only when S3 does not have it (403/404). For an
 approved, published, public asset that is not taken down, the variant is copied from the
 ladder when the ladder already has that width and format, and otherwise rendered from the
-original with the derivatives engine. Either way it is stored under the requested key
+original with the derivatives engine, at the quality the ladder's search chose for that
+format (one encode, consistent with the widths around it). Either way it is stored under the requested key
 (create-only), so every later miss anywhere is a plain S3 hit instead of another render, and
 returned with the headers S3 would send.
 
@@ -97,7 +98,7 @@ def serve_transform(
             data, outcome = objects.get(variants_bucket, ladder["key"], max_bytes=max_source_bytes).data, "ladder"
         else:
             original = objects.get(originals_bucket, asset["original_key"], max_bytes=max_source_bytes)
-            engine = EngineSettings(widths=(target,), formats=(fmt,), threads=1, max_pixels=max_pixels)
+            engine = _settings_like_the_ladder(publication, target, fmt, max_pixels)
             data, outcome = derive(original.data, engine).variants[0].data, "rendered"
     except RejectedInputError as error:  # withdrawn meanwhile (takedown deletes, then quarantines)
         if error.reason == "missing_object":
@@ -133,3 +134,20 @@ def serve_transform(
         data,
         outcome,
     )
+
+
+def _settings_like_the_ladder(
+    publication: Mapping[str, Any], width: int, fmt: str, max_pixels: int
+) -> EngineSettings:
+    """Engine settings for one on-demand width: the quality the ladder's search chose.
+
+    The derivatives stage searched this asset's quality per format once; reusing it keeps an
+    on-demand width consistent with the ladder around it and costs one encode instead of a
+    search. A publication without recorded qualities gets the engine's own search.
+    """
+    found = [int(v["quality"]) for v in publication.get("variants", ())  # Decimal from DynamoDB
+             if v.get("format") == fmt and v.get("quality") is not None]
+    overrides: dict[str, Any] = {}
+    if found:
+        overrides = {f"{fmt}_quality": max(found), f"{fmt}_target": None}
+    return EngineSettings(widths=(width,), formats=(fmt,), threads=1, max_pixels=max_pixels, **overrides)
