@@ -287,7 +287,7 @@ def test_avif_is_written_by_pillows_native_encoder(derived: DerivedSet) -> None:
         {"threads": 0},
         {"jpeg_target": 100.0},
         {"webp_target": 0.0},
-        {"score_band": -1.0},
+        {"floor_margin": -1.0},
         {"max_probes": 0},
         {"encode_memory_budget": 0},
     ],
@@ -432,14 +432,14 @@ def scene() -> bytes:
     return encode(render("a lake at dusk", 21, 640, 448), "PNG")
 
 
-def test_a_band_of_zero_lifts_every_probe_to_its_target(scene: bytes) -> None:
-    """GIVEN a band of 0 (the floor is the target) and targets 65 and 80
+def test_a_floor_margin_of_zero_lifts_every_probe_to_its_target(scene: bytes) -> None:
+    """GIVEN a floor margin of 0 (the floor is the target) and targets 65 and 80
     WHEN derived
     THEN each probe scores at least its target (within the search tolerance), and the higher
     target gets a higher quality and a bigger file in every format."""
     results = {}
     for target in (65.0, 80.0):
-        settings = EngineSettings(widths=(320,), threads=2, score_band=0.0, max_probes=5,
+        settings = EngineSettings(widths=(320,), threads=2, floor_margin=0.0, max_probes=5,
                                   avif_target=target, webp_target=target, jpeg_target=target)
         results[target] = {v.format: v for v in derive(scene, settings).variants}
         for v in results[target].values():
@@ -451,13 +451,13 @@ def test_a_band_of_zero_lifts_every_probe_to_its_target(scene: bytes) -> None:
 
 def test_an_image_under_the_floor_is_lifted_to_it_not_beyond() -> None:
     """GIVEN a grainy image (a scene plus strong noise) that the typical quality leaves under a
-    target of 75 with a 2-point band WHEN derived THEN each probe variant that needed a search
+    target of 75 with a 2-point floor margin WHEN derived THEN each probe variant that needed a search
     (a quality above the typical one) lands on the floor (73) from above, within 4 points, and
     every probe reaches the floor or the top of the format's range."""
     rng = np.random.default_rng(7)
     pixels = np.asarray(render("grain", 5, 320, 256).convert("RGB"), dtype=np.float64)
     grainy = Image.fromarray(np.clip(pixels + rng.normal(0, 28, pixels.shape), 0, 255).astype(np.uint8))
-    settings = EngineSettings(widths=(320,), threads=2, score_band=2.0, max_probes=6,
+    settings = EngineSettings(widths=(320,), threads=2, floor_margin=2.0, max_probes=6,
                               avif_target=75.0, webp_target=75.0, jpeg_target=75.0)
     searched = 0
     for v in derive(encode(grainy, "PNG"), settings).variants:
@@ -470,9 +470,9 @@ def test_an_image_under_the_floor_is_lifted_to_it_not_beyond() -> None:
     assert searched >= 1  # the image is hard enough that at least one format was lifted
 
 
-def test_a_first_trial_inside_the_band_is_kept(scene: bytes) -> None:
-    """GIVEN a band of 50 points WHEN derived THEN every format keeps its configured quality."""
-    settings = EngineSettings(widths=(320,), threads=1, score_band=50.0)
+def test_a_first_trial_above_the_floor_is_kept(scene: bytes) -> None:
+    """GIVEN a floor 50 points under the target WHEN derived THEN every format keeps its configured quality."""
+    settings = EngineSettings(widths=(320,), threads=1, floor_margin=50.0)
     for v in derive(scene, settings).variants:
         assert v.quality == settings.quality_for(v.format)
         assert v.score is not None

@@ -8,7 +8,7 @@ The plan for one source (`derive`):
 3. Per format, on the *probe* variant (the planned width nearest ``probe_width``, 320 px
    by default): encode at the quality a typical image needs for the format's SSIMULACRA2
    target, and search upwards only when that scores under the floor (``target -
-   score_band``; see `_search`). The probe variant is the trial that was kept; its
+   floor_margin``; see `_search`). The probe variant is the trial that was kept; its
    measured score goes into the manifest.
 4. Encode every other width of that format at the quality found, longest jobs first, on
    ``threads`` workers, within a memory budget (`_run_within_budget`): an encode whose
@@ -102,9 +102,9 @@ class EngineSettings:
         SSIMULACRA2 score to reach on the probe variant; None encodes at the fixed quality.
     probe_width : int
         The planned width nearest to this one is where qualities are searched and scored.
-    score_band : float
+    floor_margin : float
         The floor under the target: a first trial (at the quality a typical image needs
-        for the target) scoring at least ``target - score_band`` is kept; only images
+        for the target) scoring at least ``target - floor_margin`` is kept; only images
         under that floor are searched, up to it (see `_search`).
     max_probes : int
         Most encodes a quality search may try per format.
@@ -130,7 +130,7 @@ class EngineSettings:
     webp_target: float | None = DEFAULT_TARGETS["webp"]
     jpeg_target: float | None = DEFAULT_TARGETS["jpeg"]
     probe_width: int = 320
-    score_band: float = 15.0
+    floor_margin: float = 15.0
     max_probes: int = 4
     score_all: bool = False
     avif_speed: int = 6
@@ -161,8 +161,8 @@ class EngineSettings:
                 or self.encode_memory_budget < 1):
             raise ValueError("threads, max_pixels, max_probes, probe_width and "
                              "encode_memory_budget must be at least 1")
-        if self.score_band < 0:
-            raise ValueError(f"score_band must not be negative, got {self.score_band}")
+        if self.floor_margin < 0:
+            raise ValueError(f"floor_margin must not be negative, got {self.floor_margin}")
 
     def quality_for(self, fmt: str) -> int:
         """Return the fixed (or first-trial) quality of a format (``"avif"``, ``"webp"``, ``"jpeg"``)."""
@@ -426,7 +426,7 @@ def _search(
 
     The first trial uses the quality a typical image needs for the target (the configured
     quality, calibrated for 70, moved by the format's quality-per-point for other
-    targets). It is kept unless it scores under the floor, ``target - score_band``: at
+    targets). It is kept unless it scores under the floor, ``target - floor_margin``: at
     equal *mean* SSIMULACRA2 over the benchmark corpus, one quality for every image is
     2-3 % smaller than pulling each image onto the target (easy images pulled down save
     little, hard ones pulled up cost a lot), and 5 % smaller than searching both ways
@@ -444,7 +444,7 @@ def _search(
         return _variant(image, fmt, quality, data, _score(ref, data))
     low, high = QUALITY_RANGES[fmt]
     quality = min(max(round(quality + (target - 70.0) * _QUALITY_PER_POINT[fmt]), low), high)
-    floor = target - settings.score_band
+    floor = target - settings.floor_margin
     trials: dict[int, tuple[float, bytes]] = {}
     for _ in range(settings.max_probes):
         data = _encode(image, fmt, quality, settings.avif_speed, xmp)
