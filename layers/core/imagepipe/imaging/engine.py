@@ -130,7 +130,7 @@ class EngineSettings:
     webp_target: float | None = DEFAULT_TARGETS["webp"]
     jpeg_target: float | None = DEFAULT_TARGETS["jpeg"]
     probe_width: int = 320
-    floor_margin: float = 15.0
+    floor_margin: float = 12.0
     max_probes: int = 4
     score_all: bool = False
     avif_speed: int = 6
