@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ from imagepipe.imaging import (
     plan_widths,
     render,
 )
-from imagepipe.imaging.engine import QUALITY_RANGES
+from imagepipe.imaging.engine import QUALITY_RANGES, _run_within_budget
 from imagepipe.imaging.quality import Ssimulacra2Reference, ssimulacra2
 from imagepipe.models import DIGITAL_SOURCE_TYPE
 
@@ -502,11 +504,6 @@ def test_the_budget_is_never_exceeded_and_an_oversized_job_runs_alone() -> None:
     """GIVEN jobs of 60, 50, 30, 200 and 10 units, a budget of 100 and 3 workers
     WHEN run THEN every job runs once, the units in use never pass 100, the 200-unit job
     (larger than the budget) runs with nothing beside it, and small jobs pass a waiting one."""
-    import threading
-    import time
-
-    from imagepipe.imaging.engine import _run_within_budget
-
     need = {("a", 0): 60, ("b", 1): 50, ("c", 2): 30, ("d", 3): 200, ("e", 4): 10}
     lock = threading.Lock()
     running: set[tuple[str, int]] = set()
@@ -532,8 +529,6 @@ def test_the_budget_is_never_exceeded_and_an_oversized_job_runs_alone() -> None:
 
 def test_a_failing_job_stops_the_run_and_its_error_is_raised() -> None:
     """GIVEN a job that raises WHEN run THEN the error reaches the caller and no job starts after it."""
-    from imagepipe.imaging.engine import _run_within_budget
-
     started: list[int] = []
 
     def run(job: tuple[str, int]) -> None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
+from decimal import Decimal
 from dataclasses import dataclass, field
 
 import pytest
 from PIL import Image
 
 from imagepipe.errors import RejectedInputError
+from imagepipe.imaging.engine import EngineSettings, derive
 from imagepipe.imaging.generator import render
 from imagepipe.stages.transform import MAX_OUTPUT_PIXELS, output_width, serve_transform
 
@@ -122,10 +124,6 @@ def test_a_rendered_width_uses_the_quality_the_ladder_chose(objects, original):
     """GIVEN a publication whose WebP ladder was encoded at quality 40 (a Decimal, as DynamoDB
     returns it) THEN a rendered 480w WebP is exactly the engine's quality-40 encode, with no
     search of its own."""
-    from decimal import Decimal
-
-    from imagepipe.imaging.engine import EngineSettings, derive
-
     published = record()
     published["publication"]["variants"][0]["quality"] = Decimal(40)
     answer = serve(f"/public/{ASSET}/t/480w.webp", {ASSET: published}, objects)

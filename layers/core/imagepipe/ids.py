@@ -13,7 +13,9 @@ import hashlib
 import re
 import uuid
 
-ASSET_ID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+ASSET_ID_REGEX = r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+"""An asset id (UUIDv8, lower case), unanchored: for patterns that embed it."""
+ASSET_ID_PATTERN = re.compile(rf"^{ASSET_ID_REGEX}$")
 
 
 def derived_asset_id(*parts: str) -> str:

@@ -32,15 +32,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..ids import ASSET_ID_REGEX
+
 WIDTH_STEPS: tuple[int, ...] = (160, 320, 480, 640, 800, 960, 1280, 1600, 1920, 2560)
 DEFAULT_WIDTH = 640
 MAX_DPR = 3
 EXTENSIONS = {"avif": "avif", "webp": "webp", "jpeg": "jpg"}
 FORMAT_BY_EXTENSION = {ext: fmt for fmt, ext in EXTENSIONS.items()}
 
-_ASSET = r"[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
-_BARE = re.compile(rf"^/t/({_ASSET})/?$")
-_EXPLICIT = re.compile(rf"^/t/({_ASSET})/([1-9][0-9]{{0,4}})w\.(avif|webp|jpg)$")
+_BARE = re.compile(rf"^/t/({ASSET_ID_REGEX})/?$")
+_EXPLICIT = re.compile(rf"^/t/({ASSET_ID_REGEX})/([1-9][0-9]{{0,4}})w\.(avif|webp|jpg)$")
 _WIDTH = re.compile(r"^[1-9][0-9]{0,4}$")
 _DPR = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
 _QVALUE = re.compile(r"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$")
