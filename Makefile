@@ -15,6 +15,7 @@ help:
 	@echo "make build   sam build (into .aws-sam/)"
 	@echo "make up      imagepipe local up --demo (embedded stack until Ctrl-C)"
 	@echo "make bench   derivatives benchmark vs sharp (out/bench/); BENCH_QUICK=1 for a smoke run"
+	@echo "make bench-frontier  what each encoder could still save at equal quality, and its CPU"
 	@echo "make bench-signing  CloudFront signing throughput vs raw RSA (one core)"
 
 $(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/c2pa/requirements.txt pyproject.toml
@@ -67,6 +68,10 @@ bench/node_modules/.installed: bench/package.json bench/package-lock.json
 bench: $(VENV)/.bench-installed bench/node_modules/.installed
 	$(PY) bench/derivatives.py
 
+# Encoder frontier: bytes each format could still save at equal SSIMULACRA2, and the CPU it costs (~8 min).
+bench-frontier: $(VENV)/.bench-installed
+	$(PY) bench/frontier.py
+
 # CloudFront signing throughput: raw RSA vs botocore vs sign-url's path (one core, ~20 s).
 bench-signing: $(VENV)/.installed
 	$(PY) bench/signing.py
@@ -74,4 +79,4 @@ bench-signing: $(VENV)/.installed
 clean:
 	rm -rf out .aws-sam .pytest_cache
 
-.PHONY: help install demo up lint test test-deps build clean bench bench-signing
+.PHONY: help install demo up lint test test-deps build clean bench bench-frontier bench-signing
