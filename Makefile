@@ -16,6 +16,7 @@ help:
 	@echo "make up      imagepipe local up --demo (embedded stack until Ctrl-C)"
 	@echo "make bench   derivatives benchmark vs sharp (out/bench/); BENCH_QUICK=1 for a smoke run"
 	@echo "make bench-frontier  what each encoder could still save at equal quality, and its CPU"
+	@echo "make bench-allocation  can choosing each image's quality beat one quality for all?"
 	@echo "make bench-signing  CloudFront signing throughput vs raw RSA (one core)"
 
 $(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/c2pa/requirements.txt pyproject.toml
@@ -72,6 +73,10 @@ bench: $(VENV)/.bench-installed bench/node_modules/.installed
 bench-frontier: $(VENV)/.bench-installed
 	$(PY) bench/frontier.py
 
+# Per-image quality allocation policies at equal mean SSIMULACRA2, on exact curves (~3 min).
+bench-allocation: $(VENV)/.bench-installed
+	$(PY) bench/allocation.py
+
 # CloudFront signing throughput: raw RSA vs botocore vs sign-url's path (one core, ~20 s).
 bench-signing: $(VENV)/.installed
 	$(PY) bench/signing.py
@@ -79,4 +84,4 @@ bench-signing: $(VENV)/.installed
 clean:
 	rm -rf out .aws-sam .pytest_cache
 
-.PHONY: help install demo up lint test test-deps build clean bench bench-frontier bench-signing
+.PHONY: help install demo up lint test test-deps build clean bench bench-frontier bench-allocation bench-signing
