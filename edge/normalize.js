@@ -1,11 +1,12 @@
 // imagepipe viewer-request CloudFront Function (cloudfront-js-2.0) for the t/* behaviour.
 //
 // Turns /t/{asset_id}?w=&f=&dpr= (plus Accept and client hints), or the explicit form
-// /t/{asset_id}/{width}w.{avif|webp|jpg}, into the one normalised path
-// /public/{asset_id}/t/{width}w.{avif|webp|jpg} with no query string: the cache key holds the
+// /t/{asset_id}/{width}w.{avif|webp|jpg|png}, into the one normalised path
+// /public/{asset_id}/t/{width}w.{avif|webp|jpg|png} with no query string: the cache key holds the
 // asset id and normalised parameters only, and the path is the variants-bucket key where the
 // transform function stores what it renders (the origin group's S3 member serves it next time).
-// Format: AVIF first, then WebP, then JPEG. Width: snapped up to the next allowed step.
+// Format: AVIF first, then WebP, then JPEG; PNG only when asked for by name (f=png or .png),
+// never from Accept. Width: snapped up to the next allowed step.
 //
 // The same rule in Python: layers/core/imagepipe/delivery/negotiation.py. Both pass
 // edge/vectors.json (node --test edge/, pytest tests/unit/test_negotiation.py).
@@ -16,11 +17,11 @@ var DEFAULT_WIDTH = 640;
 var MAX_DPR = 3;
 var ASSET = '[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}';
 var BARE = new RegExp('^/t/(' + ASSET + ')/?$');
-var EXPLICIT = new RegExp('^/t/(' + ASSET + ')/([1-9][0-9]{0,4})w\\.(avif|webp|jpg)$');
+var EXPLICIT = new RegExp('^/t/(' + ASSET + ')/([1-9][0-9]{0,4})w\\.(avif|webp|jpg|png)$');
 var WIDTH = /^[1-9][0-9]{0,4}$/;
 var DPR = /^[0-9]{1,2}(\.[0-9]{1,3})?$/;
 var QVALUE = /^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$/;
-var EXTENSION = { avif: 'avif', webp: 'webp', jpeg: 'jpg' };
+var EXTENSION = { avif: 'avif', webp: 'webp', jpeg: 'jpg', png: 'png' };
 
 function value(map, name) {
     var entry = map && map[name];

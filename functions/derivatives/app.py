@@ -1,4 +1,4 @@
-"""derivatives: approved originals -> AVIF/WebP/JPEG at responsive widths + manifest."""
+"""derivatives: approved originals -> AVIF/WebP/JPEG (PNG if configured) at responsive widths + manifest."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from imagepipe import wiring
 from imagepipe.config import settings
-from imagepipe.imaging.engine import EngineSettings
 from imagepipe.lambda_support import IdempotentStep, sqs_batch_handler
 from imagepipe.models import DerivativesJob
 from imagepipe.stages.derive import publish_variants
@@ -21,7 +20,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
-ENGINE = EngineSettings()
+ENGINE = settings().engine_settings()  # the template's ladder; a bad value fails the cold start
 
 
 def _derive(payload: dict[str, Any]) -> dict[str, Any]:

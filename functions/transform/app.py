@@ -21,6 +21,7 @@ logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 app = LambdaFunctionUrlResolver()
+ENGINE = settings().engine_settings()  # the template's formats and targets; a bad value fails the cold start
 
 
 @app.get("/public/<asset_id>/t/<name>")
@@ -34,7 +35,7 @@ def on_demand(asset_id: str, name: str) -> Response:
         originals_bucket=config.originals_bucket,
         variants_bucket=config.variants_bucket,
         max_source_bytes=config.max_upload_bytes,
-        max_pixels=config.max_pixels,
+        engine=ENGINE,
     )
     metrics.add_metric(name=f"Transform_{answer.outcome}", unit=MetricUnit.Count, value=1)
     logger.info("transform", extra={"path": app.current_event.path, "status": answer.status, "outcome": answer.outcome})

@@ -241,6 +241,17 @@ def test_never_for_private_or_malformed_requests(world):
     assert world.transform_invocations() == before + 1
 
 
+def test_png_is_not_rendered_where_the_deployment_does_not_derive_it(world):
+    """GIVEN the default formats (no PNG) WHEN a viewer asks for PNG by name THEN the edge passes
+    the request on as .png, and the transform refuses it (404, cached a minute) without storing it."""
+    asset_id = world.assets["public"]
+    for path in (f"/t/{asset_id}/480w.png", f"/t/{asset_id}?w=480&f=png"):
+        answer = world.get(path, {"Accept": CHROME_ACCEPT})
+        assert answer.status == 404 and answer.headers["Cache-Control"] == "public, max-age=60", path
+    listing = world.stack.client("s3").list_objects_v2(Bucket=world.env("VARIANTS_BUCKET"), Prefix=f"public/{asset_id}/t/")
+    assert not [o["Key"] for o in listing.get("Contents", []) if o["Key"].endswith(".png")]
+
+
 # -- takedown --------------------------------------------------------------------------------------
 
 

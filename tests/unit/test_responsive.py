@@ -12,7 +12,7 @@ ASSET = "0190a4b2-0000-8000-8000-000000000000"
 
 
 def ladder(widths=(320, 640, 1024), height_ratio=0.75, formats=("jpeg", "webp", "avif")):
-    ext = {"avif": "avif", "webp": "webp", "jpeg": "jpg"}
+    ext = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png"}
     return [
         {"key": f"public/{ASSET}/{w}w.0123456789abcdef.{ext[f]}", "width": w, "height": round(w * height_ratio), "format": f}
         for f in formats for w in reversed(widths)
@@ -85,4 +85,26 @@ def test_fallback_is_the_first_jpeg_at_least_960_wide_and_missing_formats_are_sk
     assert [s.format for s in pic.sources] == ["webp", "jpeg"]
     assert pic.fallback.width == 960
     with pytest.raises(ValueError):
-        picture([{"key": "k", "width": 1, "height": 1, "format": "png"}], url=lambda v: v["key"])
+        picture([{"key": "k", "width": 1, "height": 1, "format": "gif"}], url=lambda v: v["key"])
+
+
+def test_png_without_jpeg_is_the_img_fallback():
+    """GIVEN AVIF, WebP and PNG variants (a sticker deployment without JPEG) THEN AVIF and WebP are
+    sources and the <img> carries the PNG srcset and src: browsers without either get the lossless PNG."""
+    pic = picture(ladder(widths=(320, 960), formats=("png", "webp", "avif")), url=lambda v: v["key"])
+    tags = Elements(pic.to_html("sticker")).found
+    assert [t for t, _ in tags] == ["picture", "source", "source", "img"]
+    assert [a["type"] for _, a in tags[1:3]] == ["image/avif", "image/webp"]
+    img = tags[3][1]
+    assert img["srcset"].count(".png") == 2 and img["src"].endswith("960w.0123456789abcdef.png")
+    assert [s["type"] for s in pic.to_json()["sources"]] == ["image/avif", "image/webp", "image/png"]
+
+
+def test_png_beside_jpeg_is_left_out_and_jpeg_stays_the_fallback():
+    """GIVEN every format THEN the picture is the usual AVIF, WebP and JPEG <img>: a PNG <source>
+    would win over the JPEG in every browser, so PNG is not offered at all."""
+    pic = picture(ladder(formats=("png", "jpeg", "webp", "avif")), url=lambda v: v["key"])
+    html = pic.to_html("x")
+    assert ".png" not in html and "image/png" not in html
+    assert [s.format for s in pic.sources] == ["avif", "webp", "jpeg"]
+    assert pic.fallback.url.endswith(".jpg")

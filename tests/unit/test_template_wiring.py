@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import get_args
 
-from imagepipe.config import Settings
+import pytest
+
+from imagepipe.config import QUALITY_TARGET_RANGE, Settings
+from imagepipe.imaging import EngineSettings
 from imagepipe.local import template as cfn
+from imagepipe.models import ImageFormat
 
 from tests.conftest import ROOT
 
@@ -90,3 +96,54 @@ def test_buckets_block_public_access_and_encrypt():
         block = spec["Properties"]["PublicAccessBlockConfiguration"]
         assert all(block[k] is True for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
         assert spec["Properties"]["BucketEncryption"]
+
+
+def ladder_environment(function: str) -> dict[str, str]:
+    """The ladder variables of a function as it receives them with every parameter at its default."""
+    defaults = cfn.parameter_defaults(TEMPLATE)
+    variables = FUNCTIONS[function]["Properties"]["Environment"]["Variables"]
+    names = ("DERIVATIVE_WIDTHS", "DERIVATIVE_FORMATS", "QUALITY_TARGET")
+    return {name: defaults[variables[name]["Ref"]] for name in names if name in variables}
+
+
+def test_the_ladder_parameters_reach_the_functions_that_encode():
+    """The derivatives function gets widths, formats and target from the template's parameters; the
+    transform gets formats (PNG on demand only when listed) and target (for its fallback search)."""
+    variables = {name: FUNCTIONS[name]["Properties"]["Environment"]["Variables"]
+                 for name in ("DerivativesFunction", "TransformFunction")}
+    assert variables["DerivativesFunction"]["DERIVATIVE_WIDTHS"] == {"Ref": "DerivativeWidths"}
+    for function in variables.values():
+        assert function["DERIVATIVE_FORMATS"] == {"Ref": "DerivativeFormats"}
+        assert function["QUALITY_TARGET"] == {"Ref": "QualityTarget"}
+
+
+def test_the_ladder_parameters_default_to_todays_engine():
+    """With every parameter at its default, both functions configure the engine's own defaults
+    (320..1920, AVIF/WebP/JPEG, target 70): deploying this change alters no output."""
+    for function in ("DerivativesFunction", "TransformFunction"):
+        settings = Settings.from_environ(ladder_environment(function))
+        assert settings.engine_settings() == EngineSettings(max_pixels=settings.max_pixels), function
+
+
+@pytest.mark.parametrize(
+    ("parameter", "accepted", "refused"),
+    [
+        ("DerivativeWidths", ["320", "160,320,99999"], ["", "abc", "0,320", "320,,640", "320, 640", "100000"]),
+        ("DerivativeFormats", [",".join(get_args(ImageFormat)), *get_args(ImageFormat)],
+         ["", "gif", "AVIF", "avif,", "avif jpeg"]),
+    ],
+)
+def test_the_ladder_parameters_refuse_at_deploy_what_the_settings_would_refuse(parameter, accepted, refused):
+    """A value the parameter's AllowedPattern admits is one the settings parse; typos stop the deploy."""
+    pattern = TEMPLATE["Parameters"][parameter]["AllowedPattern"]
+    variable = {"DerivativeWidths": "DERIVATIVE_WIDTHS", "DerivativeFormats": "DERIVATIVE_FORMATS"}[parameter]
+    for value in accepted:
+        assert re.fullmatch(pattern, value), value
+        Settings.from_environ({variable: value}).engine_settings()
+    assert not any(re.fullmatch(pattern, value) for value in refused)
+
+
+def test_the_quality_target_parameter_has_the_settings_range():
+    """QualityTarget's MinValue/MaxValue are the range the settings accept, so no deploy fails at cold start."""
+    spec = TEMPLATE["Parameters"]["QualityTarget"]
+    assert (spec["MinValue"], spec["MaxValue"]) == QUALITY_TARGET_RANGE

@@ -71,9 +71,9 @@ def record(**changes) -> dict:
     return base | changes
 
 
-def serve(path, records, objects, **kwargs):
+def serve(path, records, objects, engine=EngineSettings(max_pixels=10**8), **kwargs):
     return serve_transform(path, provenance=FakeProvenance(records), objects=objects, originals_bucket="o",
-                           variants_bucket="v", max_source_bytes=10**8, max_pixels=10**8, **kwargs)
+                           variants_bucket="v", max_source_bytes=10**8, engine=engine, **kwargs)
 
 
 @pytest.fixture
@@ -95,6 +95,7 @@ def objects(original) -> FakeObjects:
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="review")}, 404),
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="approved")}, 404),
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="taken_down")}, 410),
+        (f"/public/{ASSET}/t/640w.png", {ASSET: record()}, 404),  # PNG is not among the deployment's formats
     ],
 )
 def test_refusals_render_and_store_nothing(objects, path, records, status):
@@ -130,6 +131,32 @@ def test_a_rendered_width_uses_the_quality_the_ladder_chose(objects, original):
     expected = derive(original, EngineSettings(widths=(480,), formats=("webp",), threads=1,
                                                webp_quality=40, webp_target=None)).variants[0].data
     assert answer.outcome == "rendered" and answer.body == expected
+
+
+def test_png_is_rendered_losslessly_where_the_deployment_derives_it(objects, original):
+    """GIVEN a deployment whose formats include PNG and a ladder that recorded PNG at quality 100
+    THEN an on-demand PNG is rendered and stored as image/png, pixel for pixel the engine's own PNG
+    at that width (no quality to reuse from the ladder)."""
+    published = record()
+    published["publication"]["variants"].append(
+        {"key": f"public/{ASSET}/320w.0123456789abcdef.png", "width": 320, "height": 240, "format": "png",
+         "quality": Decimal(100)})
+    engine = EngineSettings(formats=("avif", "webp", "jpeg", "png"))
+    answer = serve(f"/public/{ASSET}/t/480w.png", {ASSET: published}, objects, engine=engine)
+    assert answer.status == 200 and answer.outcome == "rendered"
+    assert answer.headers["Content-Type"] == objects.objects["v", f"public/{ASSET}/t/480w.png"].content_type == "image/png"
+    expected = derive(original, EngineSettings(widths=(480,), formats=("png",))).variants[0].data
+    assert answer.body == expected
+
+
+def test_without_recorded_qualities_the_deployments_target_is_searched(objects, original):
+    """GIVEN a publication that recorded no quality and a deployment targeting SSIMULACRA2 60
+    THEN the on-demand render is the engine's search for that target, not the default 70."""
+    engine = EngineSettings(avif_target=60.0, webp_target=60.0, jpeg_target=60.0)
+    answer = serve(f"/public/{ASSET}/t/480w.webp", {ASSET: record()}, objects, engine=engine)
+    expected = derive(original, EngineSettings(widths=(480,), formats=("webp",), threads=1, webp_target=60.0))
+    assert answer.body == expected.variants[0].data
+    assert answer.body != derive(original, EngineSettings(widths=(480,), formats=("webp",))).variants[0].data
 
 
 def test_a_ladder_variant_is_copied_and_never_upscaled(objects):

@@ -33,7 +33,8 @@ from typing import Any
 
 from .errors import ImageRejectedError
 from .ids import derived_asset_id
-from .imaging.engine import DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
+from .imaging.engine import DEFAULT_FORMATS, DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
+from .imaging.formats import OUTPUT_FORMATS
 from .keys import c2pa_sidecar_key, manifest_key, variant_key
 from .models import ContentCredentialsRef, Manifest, Variant, Visibility, utc_now
 
@@ -163,7 +164,7 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
             targets[fmt] = None  # a fixed quality, unless a target was also given
     return EngineSettings(
         widths=tuple(args.widths) if args.widths else DEFAULT_WIDTHS,
-        formats=tuple(args.formats) if args.formats else ("avif", "webp", "jpeg"),
+        formats=tuple(args.formats) if args.formats else DEFAULT_FORMATS,
         avif_target=targets["avif"],
         webp_target=targets["webp"],
         jpeg_target=targets["jpeg"],
@@ -247,7 +248,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print a JSON document")
     parser.add_argument("--visibility", choices=["public", "private"], default="public")
     parser.add_argument("--widths", type=int, nargs="+", help="width ladder (default 320 640 960 1280 1920)")
-    parser.add_argument("--formats", nargs="+", choices=["avif", "webp", "jpeg"])
+    parser.add_argument("--formats", nargs="+", choices=list(OUTPUT_FORMATS),
+                        help="derivative formats (default avif webp jpeg; png is lossless and opt-in)")
     parser.add_argument("--target", action="append", metavar="FORMAT=SCORE",
                         help="SSIMULACRA2 target of a format, or FORMAT=none (default 70 each)")
     parser.add_argument("--quality", action="append", metavar="FORMAT=Q",

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Visibility = Literal["public", "private"]
-ImageFormat = Literal["avif", "webp", "jpeg"]
+ImageFormat = Literal["avif", "webp", "jpeg", "png"]
 AssetStatus = Literal[
     "created",  # original stored, awaiting moderation
     "review",  # waiting for a human decision

@@ -3,7 +3,7 @@
 The CloudFront Function on the ``t/*`` behaviour turns a viewer request
 ``/t/{asset_id}?w=&f=&dpr=`` (plus ``Accept`` and client hints), or the explicit form
 ``/t/{asset_id}/{width}w.{ext}``, into the normalised path
-``/public/{asset_id}/t/{width}w.{avif|webp|jpg}`` with no query string. CloudFront's cache
+``/public/{asset_id}/t/{width}w.{avif|webp|jpg|png}`` with no query string. CloudFront's cache
 key is then the asset id plus normalised parameters and nothing else, and the path is the
 variants-bucket key (`keys.transform_key`) where the transform origin stores what it renders,
 so the origin group's S3 member answers every later miss. The local edge runs this module
@@ -14,7 +14,9 @@ Rules
 * Format: ``f``/``format`` in the query if it names one (``jpg`` = ``jpeg``); otherwise AVIF
   when ``Accept`` lists ``image/avif`` with q > 0, then WebP likewise, then JPEG. AVIF comes
   first whatever the q-values say (browsers that decode it are the ones that ask for it);
-  ``image/*`` and ``*/*`` promise neither.
+  ``image/*`` and ``*/*`` promise neither. PNG (lossless, opt-in per deployment) is only
+  ever served when asked for by name (``f=png`` or an explicit ``.png`` path), never from
+  ``Accept``: every browser lists ``image/png``, and a lossless file is many times larger.
 * Width: ``w`` (pixels, times ``dpr`` from the query when given); otherwise ``Sec-CH-Width``
   (or the legacy ``Width``), which browsers send in physical pixels; otherwise
   ``DEFAULT_WIDTH`` times ``Sec-CH-DPR`` (or ``DPR``). DPR is clamped to 1..3. The result is
@@ -37,11 +39,11 @@ from ..ids import ASSET_ID_REGEX
 WIDTH_STEPS: tuple[int, ...] = (160, 320, 480, 640, 800, 960, 1280, 1600, 1920, 2560)
 DEFAULT_WIDTH = 640
 MAX_DPR = 3
-EXTENSIONS = {"avif": "avif", "webp": "webp", "jpeg": "jpg"}
+EXTENSIONS = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png"}
 FORMAT_BY_EXTENSION = {ext: fmt for fmt, ext in EXTENSIONS.items()}
 
 _BARE = re.compile(rf"^/t/({ASSET_ID_REGEX})/?$")
-_EXPLICIT = re.compile(rf"^/t/({ASSET_ID_REGEX})/([1-9][0-9]{{0,4}})w\.(avif|webp|jpg)$")
+_EXPLICIT = re.compile(rf"^/t/({ASSET_ID_REGEX})/([1-9][0-9]{{0,4}})w\.(avif|webp|jpg|png)$")
 _WIDTH = re.compile(r"^[1-9][0-9]{0,4}$")
 _DPR = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
 _QVALUE = re.compile(r"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$")

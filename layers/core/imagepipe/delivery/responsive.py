@@ -3,7 +3,10 @@
 Candidates are width-based (``640w``), so the browser picks by layout width and device pixel
 ratio. ``width``/``height`` on the ``<img>`` are the intrinsic size of the largest variant: the
 browser reserves the box before any byte arrives (no layout shift). AVIF is offered first,
-then WebP, and JPEG is the ``<img>`` fallback. `Picture.to_json` is the same for apps.
+then WebP, and JPEG is the ``<img>`` fallback; PNG (opt-in, lossless) is the fallback only
+where there is no JPEG. Beside a JPEG it is left out: every browser decodes PNG, so a PNG
+``<source>`` would always win over the JPEG ``<img>`` and the JPEG would never be chosen.
+`Picture.to_json` is the same for apps.
 
 The ladder can be widened with on-demand widths through the ``t/*`` behaviour
 (`on_demand_url`): public assets only, and only widths the CloudFront Function keeps (steps).
@@ -20,10 +23,11 @@ from typing import Any
 
 from .negotiation import EXTENSIONS, WIDTH_STEPS
 
-FORMAT_ORDER = ("avif", "webp", "jpeg")
-MIME = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
+SOURCE_FORMATS = ("avif", "webp")  # offered as <source type=...>, in this order
+FALLBACK_FORMATS = ("jpeg", "png")  # the <img>: the first of these the variants have
+MIME = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 DEFAULT_SIZES = "100vw"
-FALLBACK_WIDTH = 960  # the <img src> for browsers without srcset: the first JPEG at least this wide
+FALLBACK_WIDTH = 960  # the <img src> for browsers without srcset: the first fallback candidate at least this wide
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,7 @@ class Picture:
     width: int
     height: int
     sizes: str
-    sources: tuple[Source, ...]  # AVIF, WebP, JPEG (those present), narrowest candidate first
+    sources: tuple[Source, ...]  # AVIF, WebP, then JPEG or else PNG (those present), narrowest candidate first
     fallback: Candidate
 
     def to_json(self) -> dict[str, Any]:
@@ -74,10 +78,10 @@ class Picture:
         parts = [
             f'<source type="{s.type}" srcset="{escape(s.srcset)}" sizes="{sizes}">'
             for s in self.sources
-            if s.format != "jpeg"
+            if s.format not in FALLBACK_FORMATS
         ]
-        jpeg = next((s for s in self.sources if s.format == "jpeg"), None)
-        srcset = f' srcset="{escape(jpeg.srcset)}" sizes="{sizes}"' if jpeg else ""
+        img = next((s for s in self.sources if s.format in FALLBACK_FORMATS), None)
+        srcset = f' srcset="{escape(img.srcset)}" sizes="{sizes}"' if img else ""
         klass = f' class="{escape(css_class)}"' if css_class else ""
         parts.append(
             f'<img src="{escape(self.fallback.url)}"{srcset} width="{self.width}" height="{self.height}" '
@@ -97,6 +101,13 @@ def on_demand_url(cdn_base: str, asset_id: str) -> Callable[[int, str], str]:
     return lambda width, fmt: f"{base}/t/{asset_id}/{width}w.{EXTENSIONS[fmt]}"
 
 
+def offered_formats(present: Iterable[str]) -> tuple[str, ...]:
+    """The formats a picture offers, in order: AVIF and WebP, then JPEG or else PNG (of ``present``)."""
+    present = set(present)
+    fallback = next((fmt for fmt in FALLBACK_FORMATS if fmt in present), None)
+    return tuple(fmt for fmt in SOURCE_FORMATS if fmt in present) + ((fallback,) if fallback else ())
+
+
 def picture(
     variants: Iterable[Mapping[str, Any]],
     *,
@@ -114,19 +125,17 @@ def picture(
     """
     items = [v for v in variants if v["format"] in MIME]
     if not items:
-        raise ValueError("no AVIF, WebP or JPEG variants to build a picture from")
+        raise ValueError("no AVIF, WebP, JPEG or PNG variants to build a picture from")
     largest = max(items, key=lambda v: v["width"])
     width, height = int(largest["width"]), int(largest["height"])
     sources = []
-    for fmt in FORMAT_ORDER:
+    for fmt in offered_formats({v["format"] for v in items}):
         ladder = {int(v["width"]): Candidate(url(v), int(v["width"]), int(v["height"])) for v in items if v["format"] == fmt}
-        if not ladder:
-            continue
         if on_demand is not None:
             for extra in extra_widths:
                 if extra in WIDTH_STEPS and extra < width and extra not in ladder:
                     ladder[extra] = Candidate(on_demand(extra, fmt), extra, max(1, round(height * extra / width)))
         sources.append(Source(fmt, tuple(ladder[w] for w in sorted(ladder))))
-    fallback_source = next((s for s in sources if s.format == "jpeg"), sources[-1])
+    fallback_source = sources[-1]  # the JPEG or PNG source when there is one
     fallback = next((c for c in fallback_source.candidates if c.width >= FALLBACK_WIDTH), fallback_source.candidates[-1])
     return Picture(width, height, sizes, tuple(sources), fallback)

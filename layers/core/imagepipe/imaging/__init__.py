@@ -6,6 +6,7 @@ Pure functions over bytes and Pillow images; nothing here talks to AWS.
 from __future__ import annotations
 
 from .engine import (
+    DEFAULT_FORMATS,
     DEFAULT_WIDTHS,
     DerivedSet,
     EncodedVariant,
@@ -25,6 +26,7 @@ from .probe import ImageInfo, decode, inspect_image, normalize
 from .xmp import digital_source_type_xmp, png_xmp_pnginfo
 
 __all__ = [
+    "DEFAULT_FORMATS",
     "DEFAULT_WIDTHS",
     "OUTPUT_FORMATS",
     "UPLOAD_FORMATS",

@@ -35,6 +35,10 @@ Encoders (see the module's benchmark, ``bench/derivatives.py``, for the evidence
   sharp's default JPEG) at equal SSIMULACRA2 (jpegli ~10 %, the rewrite ~6 %, per-image
   qualities the rest). jpegli encodes faster than Pillow's progressive libjpeg-turbo; the
   rewrite adds about 30 ms per megapixel. 4:2:0; the pixels are exactly jpegli's.
+* PNG (opt-in, for graphics with alpha where a lossy format is wrong): Pillow's zlib
+  writer, lossless, so no quality search: quality 100 and score 100 (the decoded pixels
+  are the resized image's). The XMP packet goes into an iTXt chunk (Pillow ignores
+  ``xmp=`` for PNG).
 """
 
 from __future__ import annotations
@@ -57,9 +61,15 @@ from PIL import Image
 from .formats import OUTPUT_FORMATS, PILLOW_OUTPUT_FORMATS
 from .probe import DEFAULT_MAX_PIXELS, decode, normalize
 from .quality import Ssimulacra2Reference
-from .xmp import digital_source_type_xmp
+from .xmp import digital_source_type_xmp, png_xmp_pnginfo
 
 DEFAULT_WIDTHS: tuple[int, ...] = (320, 640, 960, 1280, 1920)
+DEFAULT_FORMATS: tuple[str, ...] = ("avif", "webp", "jpeg")
+"""Derivative formats when none are configured; PNG is opt-in only."""
+LOSSLESS_FORMATS: frozenset[str] = frozenset({"png"})
+"""Formats encoded without loss: no quality search, `LOSSLESS_QUALITY` and `LOSSLESS_SCORE`."""
+LOSSLESS_QUALITY = 100
+LOSSLESS_SCORE = 100.0
 
 DEFAULT_TARGETS: Mapping[str, float] = MappingProxyType({"avif": 70.0, "webp": 70.0, "jpeg": 70.0})
 """Default SSIMULACRA2 target per format: 70 is "high quality" (artifacts hard to notice)."""
@@ -78,13 +88,24 @@ _SCORE_TOLERANCE = 0.75  # a trial within this of the target ends the search
 # with equal or better SSIM at equal bytes, at no CPU cost (sharpness 1-4 measure alike).
 _AOM_OPTIONS: tuple[tuple[str, str], ...] = (("sharpness", "2"),)
 _WEBP_METHOD = 6  # libwebp effort 0..6: 6 is ~5 % smaller than 4 at equal SSIMULACRA2, 1.6x the WebP CPU
+# zlib level 6 (zlib's and Pillow's default), measured at 1920 px: on a flat sticker with
+# alpha it is 43-46 % smaller than levels 1-3 for +16 ms (76 ms), and 9 takes twice as long
+# for 2 % more bytes; on a photo-like image (not what PNG is for) it is 6.5 % smaller than
+# level 1 for 5x the time (0.7 s, about one AVIF encode), and 9 saves 1.5 % more for +50 %.
+_PNG_COMPRESS_LEVEL = 6
 _JPEG_BACKGROUND = (255, 255, 255)
 _XMP_APP1_PREFIX = b"http://ns.adobe.com/xap/1.0/\x00"
-# CPU per pixel of each encoder relative to AVIF (libaom speed 6), for scheduling only.
-_RELATIVE_COST: Mapping[str, float] = MappingProxyType({"avif": 1.0, "webp": 0.28, "jpeg": 0.08})
+# CPU per pixel of each encoder relative to AVIF (libaom speed 6), for scheduling only. PNG
+# measures 0.15 on a flat graphic and 1.15 on a photo-like image: it is costed as AVIF, since
+# a long job mistaken for a short one starts last and leaves the other worker idle.
+_RELATIVE_COST: Mapping[str, float] = MappingProxyType(
+    {"avif": 1.0, "webp": 0.28, "jpeg": 0.08, "png": 1.0}
+)
 # Peak working memory of one encode, bytes per output pixel (measured at 1920 x 1920: the
-# encoder's own buffers plus the copy each task saves).
-_ENCODE_BYTES_PER_PIXEL: Mapping[str, int] = MappingProxyType({"avif": 27, "webp": 8, "jpeg": 4})
+# encoder's own buffers plus the copy each task saves; PNG 5.7-6.8, the output held twice).
+_ENCODE_BYTES_PER_PIXEL: Mapping[str, int] = MappingProxyType(
+    {"avif": 27, "webp": 8, "jpeg": 4, "png": 8}
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +120,7 @@ class EngineSettings:
         Keys of `OUTPUT_FORMATS`, in the order variants are returned.
     avif_quality, webp_quality, jpeg_quality : int
         Encoder quality, 0..100: the fixed quality of a format without a target, and the
-        first trial of a format's quality search.
+        first trial of a format's quality search. PNG is lossless and has neither.
     avif_target, webp_target, jpeg_target : float or None
         SSIMULACRA2 score to reach on the probe variant; None encodes at the fixed quality.
     probe_width : int
@@ -124,7 +145,7 @@ class EngineSettings:
     """
 
     widths: tuple[int, ...] = DEFAULT_WIDTHS
-    formats: tuple[str, ...] = ("avif", "webp", "jpeg")
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     avif_quality: int = 52
     webp_quality: int = 75
     jpeg_quality: int = 62
@@ -167,14 +188,14 @@ class EngineSettings:
             raise ValueError(f"floor_margin must not be negative, got {self.floor_margin}")
 
     def quality_for(self, fmt: str) -> int:
-        """Return the fixed (or first-trial) quality of a format (``"avif"``, ``"webp"``, ``"jpeg"``)."""
+        """Return the fixed (or first-trial) quality of a format; `LOSSLESS_QUALITY` for PNG."""
         return {"avif": self.avif_quality, "webp": self.webp_quality,
-                "jpeg": self.jpeg_quality}[fmt]
+                "jpeg": self.jpeg_quality, "png": LOSSLESS_QUALITY}[fmt]
 
     def target_for(self, fmt: str) -> float | None:
-        """Return the SSIMULACRA2 target of a format, or None for a fixed quality."""
+        """Return the SSIMULACRA2 target of a format, or None for a fixed quality (and PNG)."""
         return {"avif": self.avif_target, "webp": self.webp_target,
-                "jpeg": self.jpeg_target}[fmt]
+                "jpeg": self.jpeg_target, "png": None}[fmt]
 
 
 @dataclass(frozen=True)
@@ -183,7 +204,8 @@ class EncodedVariant:
 
     ``quality`` is the encoder setting used; ``score`` the SSIMULACRA2 of this file against
     the resized source it was encoded from, when it was measured (always for the probe
-    width, for every variant with ``score_all``), else None.
+    width, for every variant with ``score_all``), else None. A lossless variant is never
+    measured: its quality is `LOSSLESS_QUALITY` and its score `LOSSLESS_SCORE`.
     """
 
     width: int
@@ -256,7 +278,7 @@ def derive(
     search found on the probe width (see the module docstring).
 
     Every output is sRGB without an embedded profile, carries the DigitalSourceType XMP
-    packet, and nothing else from the source (no EXIF, GPS, ICC). AVIF and WebP keep
+    packet, and nothing else from the source (no EXIF, GPS, ICC). AVIF, WebP and PNG keep
     alpha; JPEG (progressive, 4:2:0) flattens it onto white.
 
     Parameters
@@ -436,8 +458,10 @@ def _search(
     visibly worse are searched, up to the floor (not the target): secant steps (the first
     with a calibrated slope) inside the bracket of the trials below and above it; the
     result is the trial nearest the floor from above when there is one. Every trial is
-    measured, so the recorded score is the real one.
+    measured, so the recorded score is the real one. A lossless format is encoded once.
     """
+    if fmt in LOSSLESS_FORMATS:
+        return _encode_scored(image, fmt, LOSSLESS_QUALITY, settings, xmp)
     ref = reference.for_format(fmt)
     target = settings.target_for(fmt)
     quality = settings.quality_for(fmt)
@@ -490,7 +514,9 @@ def _encode_scored(
 ) -> EncodedVariant:
     data = _encode(image, fmt, quality, settings.avif_speed, xmp)
     score = None
-    if settings.score_all:
+    if fmt in LOSSLESS_FORMATS:
+        score = LOSSLESS_SCORE
+    elif settings.score_all:
         score = _score(_ScoringReference(image).for_format(fmt), data)
     return _variant(image, fmt, quality, data, score)
 
@@ -538,6 +564,12 @@ def _encode_webp(image: Image.Image, quality: int, _speed: int, xmp: bytes) -> b
     return _encode_pillow(image, "webp", {"quality": quality, "method": _WEBP_METHOD, "xmp": xmp})
 
 
+def _encode_png(image: Image.Image, _quality: int, _speed: int, _xmp: bytes) -> bytes:
+    return _encode_pillow(image, "png", {
+        "compress_level": _PNG_COMPRESS_LEVEL, "pnginfo": png_xmp_pnginfo(),
+    })
+
+
 def _encode_jpeg(image: Image.Image, quality: int, _speed: int, xmp: bytes) -> bytes:
     rgb = _flatten(image) if image.mode != "RGB" else image
     pixels = np.ascontiguousarray(np.asarray(rgb))
@@ -547,7 +579,7 @@ def _encode_jpeg(image: Image.Image, quality: int, _speed: int, xmp: bytes) -> b
 
 
 _ENCODERS: Mapping[str, Callable[[Image.Image, int, int, bytes], bytes]] = MappingProxyType(
-    {"avif": _encode_avif, "webp": _encode_webp, "jpeg": _encode_jpeg}
+    {"avif": _encode_avif, "webp": _encode_webp, "jpeg": _encode_jpeg, "png": _encode_png}
 )
 
 

@@ -19,6 +19,7 @@ OUTPUT_FORMATS: Mapping[str, FormatSpec] = MappingProxyType(
         "avif": FormatSpec("image/avif", "avif"),
         "webp": FormatSpec("image/webp", "webp"),
         "jpeg": FormatSpec("image/jpeg", "jpg"),
+        "png": FormatSpec("image/png", "png"),
     }
 )
 """Derivative formats, keyed by the name used in settings and manifests."""
@@ -36,7 +37,7 @@ UPLOAD_FORMATS: Mapping[str, FormatSpec] = MappingProxyType(
 """Formats accepted as originals, keyed by Pillow's format name (``Image.format``)."""
 
 PILLOW_OUTPUT_FORMATS: Mapping[str, str] = MappingProxyType(
-    {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG"}
+    {"avif": "AVIF", "webp": "WEBP", "jpeg": "JPEG", "png": "PNG"}
 )
 """Pillow's format name for each derivative format, as passed to ``Image.save``."""
 

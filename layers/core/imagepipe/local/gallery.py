@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-FORMAT_ORDER = ("avif", "webp", "jpeg")
+FORMAT_ORDER = ("avif", "webp", "jpeg", "png")
 MIME = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
 
 PAGE = """<!doctype html>

@@ -5,13 +5,16 @@ asks S3 for that key first and comes here only when S3 does not have it (403/404
 approved, published, public asset that is not taken down, the variant is copied from the
 ladder when the ladder already has that width and format, and otherwise rendered from the
 original with the derivatives engine, at the quality the ladder's search chose for that
-format (one encode, consistent with the widths around it). Either way it is stored under the requested key
-(create-only), so every later miss anywhere is a plain S3 hit instead of another render, and
-returned with the headers S3 would send.
+format (one encode, consistent with the widths around it). Either way it is stored under the
+requested key (create-only), so every later miss anywhere is a plain S3 hit instead of
+another render, and returned with the headers S3 would send. The formats the edge negotiates
+(AVIF, WebP, JPEG) are always rendered; PNG, which the edge passes on only when asked for by
+name, only where the deployment's formats include it.
 
 Lambda's 6 MB response limit holds by design: the output is capped at `MAX_OUTPUT_PIXELS`
-(a few MB at worst for any format at our qualities), and a variant over `INLINE_LIMIT` bytes
-is answered with a redirect to its own normalised URL, which S3 serves now that it is stored.
+(a few MB at worst for any lossy format at our qualities; a lossless PNG can be more), and a
+variant over `INLINE_LIMIT` bytes is answered with a redirect to its own normalised URL,
+which S3 serves now that it is stored.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..adapters.storage import ObjectStore
 from ..delivery.negotiation import FORMAT_BY_EXTENSION, WIDTH_STEPS
 from ..errors import RejectedInputError
-from ..imaging.engine import EngineSettings, derive
+from ..imaging.engine import LOSSLESS_FORMATS, EngineSettings, derive
 from ..imaging.formats import OUTPUT_FORMATS
 from ..keys import IMMUTABLE_CACHE_CONTROL, parse_transform_key
 
@@ -33,6 +36,7 @@ MAX_OUTPUT_PIXELS = 8_000_000
 INLINE_LIMIT = 4_300_000  # 6 MB response, less base64's 4/3 and room for headers
 ERROR_CACHE_CONTROL = "public, max-age=60"  # CloudFront keeps a refusal for a minute
 VARIANT_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL["public"]
+NEGOTIATED_FORMATS = ("avif", "webp", "jpeg")  # what the edge may pick from Accept: always rendered
 
 
 @dataclass(frozen=True)
@@ -68,12 +72,14 @@ def serve_transform(
     originals_bucket: str,
     variants_bucket: str,
     max_source_bytes: int,
-    max_pixels: int,
+    engine: EngineSettings,
     inline_limit: int | None = None,
 ) -> TransformResponse:
     """Answer the origin request for ``path`` (``/public/{id}/t/{width}w.{ext}``).
 
-    ``provenance`` is anything with ``asset(asset_id) -> record | None``.
+    ``provenance`` is anything with ``asset(asset_id) -> record | None``. ``engine`` is the
+    deployment's derivatives engine: its formats (beyond `NEGOTIATED_FORMATS`), pixel limit
+    and quality targets apply here too.
     """
     key = path.lstrip("/")
     parts = parse_transform_key(key)
@@ -82,6 +88,8 @@ def serve_transform(
     width, fmt = int(parts["width"]), FORMAT_BY_EXTENSION[parts["ext"]]
     if width not in WIDTH_STEPS:  # the edge only ever asks for steps: anything else is not ours to render
         return _refused(404, "not an allowed width")
+    if fmt not in NEGOTIATED_FORMATS and fmt not in engine.formats:
+        return _refused(404, "not an offered format")
     asset = provenance.asset(parts["asset_id"])
     if asset is None or asset.get("visibility") != "public":
         return _refused(404, "no such image")  # private assets are never rendered here: no signature is checked
@@ -98,8 +106,8 @@ def serve_transform(
             data, outcome = objects.get(variants_bucket, ladder["key"], max_bytes=max_source_bytes).data, "ladder"
         else:
             original = objects.get(originals_bucket, asset["original_key"], max_bytes=max_source_bytes)
-            engine = _settings_like_the_ladder(publication, target, fmt, max_pixels)
-            data, outcome = derive(original.data, engine).variants[0].data, "rendered"
+            one_width = _settings_like_the_ladder(engine, publication, target, fmt)
+            data, outcome = derive(original.data, one_width).variants[0].data, "rendered"
     except RejectedInputError as error:  # withdrawn meanwhile (takedown deletes, then quarantines)
         if error.reason == "missing_object":
             return _refused(404, "no such image")
@@ -137,17 +145,18 @@ def serve_transform(
 
 
 def _settings_like_the_ladder(
-    publication: Mapping[str, Any], width: int, fmt: str, max_pixels: int
+    engine: EngineSettings, publication: Mapping[str, Any], width: int, fmt: str
 ) -> EngineSettings:
     """Engine settings for one on-demand width: the quality the ladder's search chose.
 
     The derivatives stage searched this asset's quality per format once; reusing it keeps an
     on-demand width consistent with the ladder around it and costs one encode instead of a
-    search. A publication without recorded qualities gets the engine's own search.
+    search. A publication without recorded qualities gets the engine's own search, and a
+    lossless format has no quality to reuse.
     """
     found = [int(v["quality"]) for v in publication.get("variants", ())  # Decimal from DynamoDB
              if v.get("format") == fmt and v.get("quality") is not None]
     overrides: dict[str, Any] = {}
-    if found:
+    if found and fmt not in LOSSLESS_FORMATS:
         overrides = {f"{fmt}_quality": max(found), f"{fmt}_target": None}
-    return EngineSettings(widths=(width,), formats=(fmt,), threads=1, max_pixels=max_pixels, **overrides)
+    return replace(engine, widths=(width,), formats=(fmt,), threads=1, **overrides)
