@@ -237,6 +237,33 @@ def test_alpha_is_kept_in_avif_and_webp_and_flattened_on_white_in_jpeg() -> None
             assert image.getpixel((x_solid, y))[3] >= 252
 
 
+def test_webp_with_alpha_is_encoded_at_method_5_and_opaque_at_method_6(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN an opaque and an RGBA source
+    WHEN both are derived to WebP
+    THEN the opaque one is encoded at method 6 and the one with alpha at method 5: at 6,
+    libwebp also runs its slowest lossless search on the alpha plane (8x the CPU of a set
+    for a few % of bytes)."""
+    from imagepipe.imaging import engine
+
+    seen: list[tuple[str, object]] = []
+    real = engine._encode_pillow
+
+    def spy(image: Image.Image, fmt: str, params: dict[str, object]) -> bytes:
+        if fmt == "webp":
+            seen.append((image.mode, params["method"]))
+        return real(image, fmt, params)
+
+    monkeypatch.setattr(engine, "_encode_pillow", spy)
+    opaque = render("opaque", 3, 256, 256)
+    settings = EngineSettings(widths=(100,), formats=("webp",), threads=1)
+    derive(encode(opaque, "PNG"), settings)
+    cutout = opaque.convert("RGBA")
+    cutout.putalpha(0)
+    cutout.paste((0, 0, 0, 255), (64, 64, 192, 192))
+    derive(encode(cutout, "PNG"), settings)
+    assert set(seen) == {("RGB", 6), ("RGBA", 5)}
+
+
 def test_image_and_bytes_sources_give_the_same_output() -> None:
     """GIVEN PNG bytes and the image `decode` makes of them
     WHEN both are derived
