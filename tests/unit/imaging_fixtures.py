@@ -7,7 +7,7 @@ import struct
 import zlib
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image, ImageCms
 
 
 def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
@@ -15,6 +15,14 @@ def encode(image: Image.Image, fmt: str, **params: object) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **params)
     return out.getvalue()
+
+
+def phone_metadata() -> dict[str, object]:
+    """`encode` keyword arguments for what a phone writes: GPS EXIF, a camera make, an sRGB ICC profile."""
+    exif = Image.Exif()
+    exif[ExifTags.IFD.GPSInfo] = {1: "N", 2: (52.0, 30.0, 0.0), 3: "E", 4: (13.0, 24.0, 0.0)}
+    exif[ExifTags.Base.Make] = "TestCam"
+    return {"exif": exif, "icc_profile": ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()}
 
 
 def noise_image(width: int, height: int, mode: str = "RGB", seed: int = 0) -> Image.Image:

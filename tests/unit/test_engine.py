@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image
 
 from imagepipe.errors import ImageRejectedError
 from imagepipe.imaging import (
@@ -32,6 +32,7 @@ from tests.unit.imaging_fixtures import (
         SRGB_D50_GREEN,
         SRGB_D50_RED,
         encode,
+        phone_metadata,
         png_header_only,
         rgb_icc_profile,
         ssim,
@@ -58,12 +59,7 @@ def opened(data: bytes) -> Image.Image:
 @pytest.fixture(scope="module")
 def source() -> bytes:
     """A 1100x700 photo-like JPEG carrying GPS EXIF and an ICC profile, as a phone would."""
-    exif = Image.Exif()
-    exif[ExifTags.IFD.GPSInfo] = {1: "N", 2: (52.0, 30.0, 0.0), 3: "E", 4: (13.0, 24.0, 0.0)}
-    exif[ExifTags.Base.Make] = "TestCam"
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return encode(render("engine test scene", 7, 1100, 700), "JPEG", quality=95, exif=exif,
-                  icc_profile=icc)
+    return encode(render("engine test scene", 7, 1100, 700), "JPEG", quality=95, **phone_metadata())
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import ExifTags, Image, ImageCms
+from PIL import Image
 
 from imagepipe import cli
 from imagepipe.imaging import DEFAULT_FORMATS, EngineSettings, decode, derive, render
@@ -19,7 +19,7 @@ from imagepipe.keys import parse_variant_key
 from imagepipe.models import DIGITAL_SOURCE_TYPE, Manifest
 from imagepipe.provenance.c2pa_signing import ContentCredentials, sign_variants
 
-from tests.unit.imaging_fixtures import encode
+from tests.unit.imaging_fixtures import encode, phone_metadata
 
 WIDTHS = (160, 320)
 
@@ -35,11 +35,7 @@ def sticker() -> Image.Image:
 @pytest.fixture(scope="module")
 def source() -> bytes:
     """The sticker as an uploaded PNG carrying GPS EXIF, a camera make and an ICC profile."""
-    exif = Image.Exif()
-    exif[ExifTags.IFD.GPSInfo] = {1: "N", 2: (52.0, 30.0, 0.0), 3: "E", 4: (13.0, 24.0, 0.0)}
-    exif[ExifTags.Base.Make] = "TestCam"
-    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
-    return encode(sticker(), "PNG", exif=exif, icc_profile=icc)
+    return encode(sticker(), "PNG", **phone_metadata())
 
 
 @pytest.fixture(scope="module")
