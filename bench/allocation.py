@@ -29,7 +29,6 @@ Results: ``out/bench/allocation.json`` and ``allocation.md``.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -45,8 +44,9 @@ from imagepipe.imaging.quality import Ssimulacra2Reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
+import outputs  # noqa: E402
 
-OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
+OUT = outputs.OUT
 SCORE_WIDTH = 640
 TARGET = 70.0
 GRID = {"avif": (36, 42, 47, 52, 57, 62, 68), "webp": (55, 64, 70, 75, 80, 85, 90),
@@ -200,11 +200,7 @@ def main() -> int:
     for fmt in GRID:
         curves = [Curve(im["curves"][fmt], im["pixels"]) for im in images]
         report["formats"][fmt] = policies(fmt, curves, settings)
-    (OUT / "allocation.json").write_text(json.dumps(report, indent=2))
-    text = table(report)
-    (OUT / "allocation.md").write_text(text)
-    print()
-    print(text)
+    outputs.publish("allocation", report, table(report))
     return 0
 
 

@@ -33,7 +33,6 @@ original), written to ``out/bench/derivatives.json``, ``derivatives.md`` and
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import platform

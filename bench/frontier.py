@@ -47,8 +47,9 @@ from imagepipe.imaging.quality import Ssimulacra2Reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
+import outputs  # noqa: E402
 
-OUT = Path(__file__).resolve().parent.parent / "out" / "bench"
+OUT = outputs.OUT
 WIDTH = 640
 SCORES = (66.0, 70.0, 74.0)
 XMP = digital_source_type_xmp()
@@ -171,11 +172,7 @@ def main() -> int:
             row["cpu"] = round(row["cpu_s"] / shipped["cpu_s"], 2)
     report = {"width": WIDTH, "images": len(paths), "quick": quick, "formats": results,
               "floor": floor_under_target(results)}
-    (OUT / "frontier.json").write_text(json.dumps(report, indent=2))
-    text = table(report)
-    (OUT / "frontier.md").write_text(text)
-    print()
-    print(text)
+    outputs.publish("frontier", report, table(report))
     return 0
 
 
