@@ -45,3 +45,18 @@ def test_cache_rules():
     assert keys.IMMUTABLE_CACHE_CONTROL["public"] == "public, max-age=31536000, immutable"
     assert keys.IMMUTABLE_CACHE_CONTROL["private"].startswith("private,")
     assert keys.is_upload_key("uploads/a/b.png") and not keys.is_upload_key("uploads/a/")
+
+
+def test_light_format_tables_agree_with_the_imaging_formats() -> None:
+    """GIVEN the format tables kept outside the imaging package (so key parsing, negotiation and
+    sign-url never load the encoders)
+    WHEN compared with `imaging.formats.OUTPUT_FORMATS`
+    THEN the key extensions, the edge's extensions and the picture's content types are the same."""
+    from imagepipe.delivery.negotiation import EXTENSIONS
+    from imagepipe.delivery.responsive import MIME
+    from imagepipe.imaging.formats import OUTPUT_FORMATS
+    from imagepipe.keys import VARIANT_EXTENSIONS
+
+    assert set(VARIANT_EXTENSIONS) == {spec.extension for spec in OUTPUT_FORMATS.values()}
+    assert EXTENSIONS == {fmt: spec.extension for fmt, spec in OUTPUT_FORMATS.items()}
+    assert MIME == {fmt: spec.content_type for fmt, spec in OUTPUT_FORMATS.items()}

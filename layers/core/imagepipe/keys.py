@@ -42,11 +42,15 @@ MANIFEST_CACHE_CONTROL: dict[Visibility, str] = {
     "private": "private, max-age=300",
 }
 
-_TRANSFORM_KEY = re.compile(r"^public/(?P<asset_id>[0-9a-f-]{36})/t/(?P<width>[1-9]\d{0,4})w\.(?P<ext>avif|webp|jpg|png)$")
+VARIANT_EXTENSIONS: tuple[str, ...] = ("avif", "webp", "jpg", "png")
+"""File extensions of derivative variants: those of `imaging.formats.OUTPUT_FORMATS` (a test
+keeps them equal; this module stays free of the imaging package and its encoders)."""
+_EXT = "|".join(VARIANT_EXTENSIONS)
+_TRANSFORM_KEY = re.compile(rf"^public/(?P<asset_id>[0-9a-f-]{{36}})/t/(?P<width>[1-9]\d{{0,4}})w\.(?P<ext>{_EXT})$")
 _ORIGINAL_KEY = re.compile(r"^originals/(?P<asset_id>[0-9a-f-]{36})\.(?P<ext>[a-z0-9]{2,5})$")
 _VARIANT_KEY = re.compile(
     r"^(?P<visibility>public|private)/(?P<asset_id>[0-9a-f-]{36})/"
-    r"(?:(?P<width>\d+)w\.(?P<hash>[0-9a-f]{16})\.(?P<ext>avif|webp|jpg|png)|manifest\.json"
+    rf"(?:(?P<width>\d+)w\.(?P<hash>[0-9a-f]{{16}})\.(?P<ext>{_EXT})|manifest\.json"
     r"|c2pa/(?P<manifest_id>[0-9a-f-]{36})\.c2pa|provenance\.json)$"
 )
 

@@ -35,15 +35,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ids import ASSET_ID_REGEX
+from ..keys import transform_key
 
 WIDTH_STEPS: tuple[int, ...] = (160, 320, 480, 640, 800, 960, 1280, 1600, 1920, 2560)
 DEFAULT_WIDTH = 640
 MAX_DPR = 3
 EXTENSIONS = {"avif": "avif", "webp": "webp", "jpeg": "jpg", "png": "png"}
 FORMAT_BY_EXTENSION = {ext: fmt for fmt, ext in EXTENSIONS.items()}
+NEGOTIATED_FORMATS = ("avif", "webp", "jpeg")
+"""What `negotiate_format` may pick without being asked by name, in its order of preference."""
 
 _BARE = re.compile(rf"^/t/({ASSET_ID_REGEX})/?$")
-_EXPLICIT = re.compile(rf"^/t/({ASSET_ID_REGEX})/([1-9][0-9]{{0,4}})w\.(avif|webp|jpg|png)$")
+_EXPLICIT = re.compile(rf"^/t/({ASSET_ID_REGEX})/([1-9][0-9]{{0,4}})w\.({'|'.join(EXTENSIONS.values())})$")
 _WIDTH = re.compile(r"^[1-9][0-9]{0,4}$")
 _DPR = re.compile(r"^[0-9]{1,2}(\.[0-9]{1,3})?$")
 _QVALUE = re.compile(r"^(0(\.[0-9]{0,3})?|1(\.0{0,3})?)$")
@@ -140,7 +143,7 @@ def normalize(request: Mapping[str, Any]) -> Normalized:
     else:
         return Normalized(status=404)
     return Normalized(
-        uri=f"/public/{asset_id}/t/{width}w.{EXTENSIONS[fmt]}", asset_id=asset_id, width=width, format=fmt
+        uri=f"/{transform_key(asset_id, width, EXTENSIONS[fmt])}", asset_id=asset_id, width=width, format=fmt
     )
 
 

@@ -25,6 +25,8 @@ from .negotiation import EXTENSIONS, WIDTH_STEPS
 
 SOURCE_FORMATS = ("avif", "webp")  # offered as <source type=...>, in this order
 FALLBACK_FORMATS = ("jpeg", "png")  # the <img>: the first of these the variants have
+# The content types of imaging.formats.OUTPUT_FORMATS (a test keeps them equal): sign-url builds
+# pictures, and importing the imaging package would load numpy and the encoders at its cold start.
 MIME = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg", "png": "image/png"}
 DEFAULT_SIZES = "100vw"
 FALLBACK_WIDTH = 960  # the <img src> for browsers without srcset: the first fallback candidate at least this wide

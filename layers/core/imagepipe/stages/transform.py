@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..adapters.storage import ObjectStore
-from ..delivery.negotiation import FORMAT_BY_EXTENSION, WIDTH_STEPS
+from ..delivery.negotiation import FORMAT_BY_EXTENSION, NEGOTIATED_FORMATS, WIDTH_STEPS
 from ..errors import RejectedInputError
 from ..imaging.engine import LOSSLESS_FORMATS, EngineSettings, derive
 from ..imaging.formats import OUTPUT_FORMATS
@@ -36,7 +36,6 @@ MAX_OUTPUT_PIXELS = 8_000_000
 INLINE_LIMIT = 4_300_000  # 6 MB response, less base64's 4/3 and room for headers
 ERROR_CACHE_CONTROL = "public, max-age=60"  # CloudFront keeps a refusal for a minute
 VARIANT_CACHE_CONTROL = IMMUTABLE_CACHE_CONTROL["public"]
-NEGOTIATED_FORMATS = ("avif", "webp", "jpeg")  # what the edge may pick from Accept: always rendered
 
 
 @dataclass(frozen=True)
