@@ -12,15 +12,17 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from imagepipe import wiring
 from imagepipe.config import settings
-from imagepipe.lambda_support import IdempotentStep, sqs_batch_handler
+from imagepipe.lambda_support import IdempotentStep, retry_sooner, sqs_batch_handler
 from imagepipe.models import DerivativesJob
 from imagepipe.stages.derive import publish_variants
+from imagepipe.stages.gate import NotYetApproved
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 ENGINE = settings().engine_settings()  # the template's ladder; a bad value fails the cold start
+PENDING_RETRY_SECONDS = 10
 
 
 def _derive(payload: dict[str, Any]) -> dict[str, Any]:
@@ -43,11 +45,17 @@ def _derive(payload: dict[str, Any]) -> dict[str, Any]:
 derive_once = IdempotentStep(_derive, key="asset_id")
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     job = DerivativesJob.model_validate_json(record.body)
     started = time.perf_counter()
-    result = derive_once(job.model_dump())
+    try:
+        result = derive_once(job.model_dump())
+    except NotYetApproved:
+        # The decision's fact is usually a moment behind its job: retry in seconds, not after
+        # the queue's visibility timeout. A forged job for an undecided asset ends in the DLQ.
+        retry_sooner(record, settings().derivatives_queue_url, seconds=PENDING_RETRY_SECONDS)
+        raise
     metrics.add_metric(name="TransformLatency", unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
     logger.info("variants published", extra=result)
     return result

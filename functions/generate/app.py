@@ -17,7 +17,6 @@ from imagepipe import wiring
 from imagepipe.config import settings
 from imagepipe.lambda_support import IdempotentStep, sqs_batch_handler
 from imagepipe.models import GenerationRequest
-from imagepipe.moderation.text import DEFAULT_TEXT_POLICY
 from imagepipe.stages.generate import generate
 
 logger = Logger()
@@ -30,7 +29,7 @@ def _generate(payload: dict[str, Any]) -> dict[str, Any]:
     config = settings()
     return generate(
         GenerationRequest.model_validate(payload),
-        text_policy=DEFAULT_TEXT_POLICY,
+        text_policy=wiring.prompt_moderation(),
         image_model=wiring.image_model,
         allowed_models=config.image_model_ids,
         store=wiring.object_store(),
@@ -45,12 +44,13 @@ def _generate(payload: dict[str, Any]) -> dict[str, Any]:
 generate_once = IdempotentStep(_generate, key="[requester, client_request_id]")
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     request = GenerationRequest.model_validate_json(record.body)
     result = generate_once(request.model_dump())
     metrics.add_metric(name=f"Generation_{result['status']}", unit=MetricUnit.Count, value=1)
-    logger.info("generation request handled", extra=result)
+    # Not the detail: it may name the requester (quota) or the prompt's blocked terms.
+    logger.info("generation request handled", extra={k: result[k] for k in ("asset_id", "status", "reason")})
     return result
 
 

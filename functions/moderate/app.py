@@ -40,7 +40,7 @@ def _moderate(payload: dict[str, Any]) -> dict[str, Any]:
 moderate_once = IdempotentStep(_moderate, key="key")
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     last_attempt = int(record.attributes.approximate_receive_count) >= settings().max_receive_count
     results = []

@@ -24,7 +24,7 @@ metrics = Metrics()
 processor = SqsFifoPartialProcessor()
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> str:
     event = ProvenanceEvent.model_validate_json(record.body)
     outcome = record_fact(event, store=wiring.provenance_store())

@@ -5,7 +5,9 @@
     POST /reviews/{asset_id}/reject       {"reason", "note"?}  -> quarantined
     POST /assets/{asset_id}/takedown      {"reason"}           -> withdrawn + invalidated
 
-The staff member is the IAM principal that signed the request, never a name in the body.
+The staff member is the IAM principal that signed the request, never a name in the body, and
+only sessions of the template's reviewer roles (``ReviewerRoleArns``) are staff: anyone else
+the Function URL's AWS_IAM lets through gets 403 on every route, before anything is read.
 A decision is claimed in the idempotency table (key: asset id): the same reviewer repeating
 it gets the same answer, anyone deciding otherwise meanwhile gets 409.
 """
@@ -18,6 +20,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
@@ -29,6 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagepipe import wiring
 from imagepipe.adapters.aws import client
 from imagepipe.config import settings
+from imagepipe.staff import ReviewerRoles
 from imagepipe.stages import review, takedown
 
 logger = Logger()
@@ -43,12 +47,28 @@ DECISION_CLAIM = IdempotencyConfig(
 )
 
 
+REVIEWERS = ReviewerRoles.parse(settings().reviewer_role_arns)  # a malformed ARN fails the cold start
+
+
 def staff_member() -> str:
+    """The IAM principal that signed the request, when it is a session of a reviewer role."""
     iam = (app.current_event.raw_event.get("requestContext", {}).get("authorizer") or {}).get("iam") or {}
-    principal = iam.get("userArn") or iam.get("callerId")
+    principal = iam.get("userArn")
     if not principal:
         raise takedown.ActionRefused(403, "no IAM identity on the request")
+    if not REVIEWERS.admits(principal):
+        logger.warning("not a reviewer role", extra={"principal": principal})
+        raise takedown.ActionRefused(403, "this IAM principal is not in a reviewer role")
     return principal
+
+
+def staff_only(resolver: LambdaFunctionUrlResolver, next_middleware: NextMiddleware) -> Response:
+    """Every route: refuse anyone but staff before reading, claiming or changing anything."""
+    staff_member()
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[staff_only])
 
 
 def _decide(payload: dict[str, Any]) -> dict[str, Any]:
@@ -85,12 +105,12 @@ def _decision(asset_id: str, decision: review.Decision) -> Response:
     except (IdempotencyValidationError, IdempotencyAlreadyInProgressError):
         raise takedown.ActionRefused(409, "another decision on this asset was taken or is being taken") from None
     metrics.add_metric(name=f"Review_{decision}", unit=MetricUnit.Count, value=1)
-    logger.info("review decision", extra=result)
+    logger.info("review decision", extra={k: result[k] for k in ("asset_id", "decision", "reviewer", "next")})
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result)
 
 
 @app.get("/reviews")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def list_pending() -> dict[str, Any]:
     query = app.current_event.query_string_parameters or {}
     try:
@@ -108,19 +128,19 @@ def list_pending() -> dict[str, Any]:
 
 
 @app.post("/reviews/<asset_id>/approve")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def approve(asset_id: str) -> Response:
     return _decision(asset_id, "approved")
 
 
 @app.post("/reviews/<asset_id>/reject")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def reject(asset_id: str) -> Response:
     return _decision(asset_id, "rejected")
 
 
 @app.post("/assets/<asset_id>/takedown")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def take_down(asset_id: str) -> dict[str, Any]:
     body = app.current_event.json_body if app.current_event.body else {}
     config = settings()
@@ -130,13 +150,14 @@ def take_down(asset_id: str) -> dict[str, Any]:
         by=staff_member(),
         store=wiring.provenance_store(),
         objects=wiring.object_store(),
-        publisher=wiring.publisher(),
         cdn=wiring.cdn(),
         variants_bucket=config.variants_bucket,
         originals_bucket=config.originals_bucket,
     )
     metrics.add_metric(name="Takedown", unit=MetricUnit.Count, value=1)
-    logger.info("takedown", extra={k: v for k, v in result.items() if k != "deleted"} | {"deleted": len(result["deleted"])})
+    # The reason is free text (kept in the provenance record): it may quote anyone.
+    logger.info("takedown", extra={k: v for k, v in result.items() if k not in {"deleted", "reason"}}
+                | {"deleted": len(result["deleted"])})
     return result
 
 
@@ -152,8 +173,8 @@ def refused(error: takedown.ActionRefused) -> Response:
     return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     DECISION_CLAIM.register_lambda_context(context)

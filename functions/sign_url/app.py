@@ -42,7 +42,7 @@ def _signing() -> dict[str, Any]:
 
 
 @app.get("/assets/<asset_id>/urls")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def asset_urls(asset_id: str) -> dict[str, Any]:
     options = SigningOptions.parse(app.current_event.query_string_parameters)
     result = signed_variant_urls(asset_id, _viewer(), options=options, **_signing())
@@ -51,11 +51,11 @@ def asset_urls(asset_id: str) -> dict[str, Any]:
 
 
 @app.post("/assets/urls")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def batch_urls() -> dict[str, Any]:
     try:
         body = app.current_event.json_body if app.current_event.body else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
         raise SigningRefused(400, "the body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("asset_ids"), list):
         raise SigningRefused(400, 'send {"asset_ids": [...]} as JSON')
@@ -70,8 +70,8 @@ def refused(error: SigningRefused) -> Response:
     return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body={"message": error.message})
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

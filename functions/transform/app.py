@@ -25,7 +25,7 @@ ENGINE = settings().engine_settings()  # the template's formats and targets; a b
 
 
 @app.get("/public/<asset_id>/t/<name>")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def on_demand(asset_id: str, name: str) -> Response:
     config = settings()
     answer = serve_transform(
@@ -36,14 +36,15 @@ def on_demand(asset_id: str, name: str) -> Response:
         variants_bucket=config.variants_bucket,
         max_source_bytes=config.max_upload_bytes,
         engine=ENGINE,
+        content_credentials=wiring.content_credentials(),
     )
     metrics.add_metric(name=f"Transform_{answer.outcome}", unit=MetricUnit.Count, value=1)
     logger.info("transform", extra={"path": app.current_event.path, "status": answer.status, "outcome": answer.outcome})
     return Response(status_code=answer.status, headers=answer.headers, body=answer.body)
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

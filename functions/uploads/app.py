@@ -1,7 +1,9 @@
-"""uploads: objects dropped under uploads/ (S3 -> SQS) become canonical originals or recorded rejections."""
+"""uploads: objects under uploads/ (S3 -> SQS) that their upload ticket admits become canonical originals;
+anything else is a recorded rejection (stages/ingest.py lists the reasons)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -27,16 +29,18 @@ def _ingest(payload: dict[str, Any]) -> dict[str, Any]:
         payload["key"],
         payload["etag"],
         store=wiring.object_store(),
+        tickets=wiring.upload_tickets(),
         publisher=wiring.publisher(),
         max_bytes=config.max_upload_bytes,
         max_pixels=config.max_pixels,
+        now=datetime.now(UTC),
     ).as_dict()
 
 
 ingest_once = IdempotentStep(_ingest, key="[bucket, key, etag]")
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
     results = []
     for ref in s3_objects(record.body):

@@ -1,4 +1,5 @@
-"""The review console in headless Chromium (Debian's chromium + chromedriver), clicking through a review.
+"""The review console in headless Chromium (Debian's chromium + chromedriver): clicking through a
+review, and a page on another site trying to approve through the console (refused).
 
 The stack runs on moto server on loopback so the page can load the presigned preview URLs
 the API hands out; the console server proxies the page's API calls to the review function.
@@ -113,6 +114,10 @@ def test_a_reviewer_approves_and_rejects_in_the_console(loopback_stack, browser,
         assert "nsfw" in first.find_element(By.CSS_SELECTOR, ".labels").text
         assert "signed in as pat" in browser.find_element(By.ID, "reviewer").text
         browser.save_screenshot(str(tmp_path / "console.png"))
+        # The page's script sends the session token; the same call from the page without it is refused.
+        assert browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "fetch('/api/reviews').then((r) => done(r.status), () => done(0));") == 403
 
         first.find_element(By.CSS_SELECTOR, "button.approve").click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"{ids[0]} approved by {staff_principal('pat')}"))
@@ -133,3 +138,61 @@ def test_a_reviewer_approves_and_rejects_in_the_console(loopback_stack, browser,
     assert approved["status"] == "published" and approved["review_decision"]["reviewer"] == staff_principal("pat")
     assert (rejected["status"], rejected["reason"]) == ("rejected", "not suitable for the public gallery")
     assert rejected["review_decision"]["reviewer"] == staff_principal("pat")
+
+
+ATTACK_PAGE = """<!doctype html><html><body>
+<form id="f" method="POST" enctype="text/plain" action="{console}api/reviews/{asset}/approve">
+<input name='{{"note": "' value='x"}}'></form>
+<script>
+fetch("{console}api/reviews/{asset}/approve", {{method: "POST", mode: "no-cors", body: "{{}}",
+  headers: {{"content-type": "text/plain"}}}}).finally(() => document.getElementById("f").submit());
+</script></body></html>"""
+
+
+def test_a_page_on_another_site_cannot_approve_through_the_console(loopback_stack, browser):
+    """GIVEN the console running for a reviewer and an asset waiting for review WHEN the reviewer's
+    browser opens a page on another site (http://localhost:OTHER/) that posts text/plain to the
+    console's approve endpoint, by fetch and by form THEN the console refuses both (no token, foreign
+    origin): the asset is still waiting and no decision was sent."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from imagepipe.models import ProvenanceEvent
+    from imagepipe.review_console.server import ReviewConsoleServer
+
+    stack, runtime = loopback_stack
+    asset_id = "0190a4b2-0000-8000-8000-00000000e001"
+    for kind, status, data in [("created", "created", {"requester": "carol", "visibility": "public",
+                                                       "original_key": f"originals/{asset_id}.png"}),
+                               ("moderated", "review", {"reasons": ["nsfw:0.5"]})]:
+        stack.provenance_store().apply(ProvenanceEvent(event_id=f"{asset_id}:{kind}", asset_id=asset_id, kind=kind,
+                                                       actor="test", status=status, data=data))
+    server = ReviewConsoleServer(runtime, staff="pat")
+    page = ATTACK_PAGE.format(console=server.start(), asset=asset_id).encode()
+
+    class AttackSite(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(page)))
+            self.end_headers()
+            self.wfile.write(page)
+
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), AttackSite)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        browser.get(f"http://localhost:{attacker.server_address[1]}/")
+        WebDriverWait(browser, 20).until(lambda d: d.current_url.startswith(server.url))  # the form was sent
+        assert "not requested by the console's own page" in browser.page_source  # the console's refusal
+    finally:
+        attacker.shutdown()
+        attacker.server_close()
+        server.stop()
+    assert stack.provenance_store().asset(asset_id)["status"] == "review"
+    depths = runtime.queue_depths()
+    assert [n for q, n in depths.items() if q.endswith(("provenance.fifo", "derivatives"))] == [0, 0]

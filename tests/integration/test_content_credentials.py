@@ -8,7 +8,7 @@ from imagepipe.adapters.queues import Publisher
 from imagepipe.adapters.storage import ObjectStore
 from imagepipe.imaging.engine import EngineSettings
 from imagepipe.local.provenance import tampered_copy, trace_local_file
-from imagepipe.models import DIGITAL_SOURCE_TYPE, DerivativesJob
+from imagepipe.models import DIGITAL_SOURCE_TYPE, DerivativesJob, ProvenanceEvent
 from imagepipe.provenance.c2pa_signing import ContentCredentials, placement, validate
 from imagepipe.provenance.token import verify_token
 from imagepipe.provenance.trace import render_text
@@ -162,6 +162,11 @@ def test_an_original_altered_after_moderation_is_refused_not_published(stack, c2
     signed = credentials.sign_original(png, "image/png", GenerationClaim(asset_id, "local", "procedural-1", "0" * 64, "t"))
     s3, key = stack.client("s3"), f"originals/{asset_id}.png"
     s3.put_object(Bucket=env(stack, "ORIGINALS_BUCKET"), Key=key, Body=flipped(signed.data), ContentType="image/png")
+    store = provenance(stack)
+    store.apply(ProvenanceEvent(event_id="c", asset_id=asset_id, kind="created", actor="t", status="created",
+                                data={"original_key": key, "visibility": "public"}))
+    store.apply(ProvenanceEvent(event_id="m", asset_id=asset_id, kind="moderated", actor="t", status="approved",
+                                data={"verdict": "approve"}))
     result = publish_variants(
         DerivativesJob(asset_id=asset_id, original_key=key, visibility="public"),
         store=ObjectStore(s3),
@@ -171,6 +176,7 @@ def test_an_original_altered_after_moderation_is_refused_not_published(stack, c2
         engine=EngineSettings(widths=(128,)),
         max_bytes=10_000_000,
         content_credentials=credentials,
+        provenance=store,
     )
     assert (result.status, result.reason) == ("rejected", "c2pa_invalid")
     assert not variant_objects(stack, "")

@@ -268,7 +268,8 @@ def test_a_taken_down_asset_is_not_served(world):
     assert world.get(f"/{key}").cache == "Hit from cloudfront"
 
     world.store.apply(ProvenanceEvent(event_id=f"{asset_id}:taken_down", asset_id=asset_id, kind="taken_down",
-                                      actor="test", status="taken_down", reason="test takedown"))
+                                      actor="test", status="taken_down", reason="test takedown",
+                                      data={"previous_status": "published"}))
     new_size = world.get(f"/t/{asset_id}?w=1000", {"Accept": CHROME_ACCEPT})
     assert new_size.status == 410  # nothing new is rendered once the record says taken down
     s3, bucket = world.stack.client("s3"), world.env("VARIANTS_BUCKET")

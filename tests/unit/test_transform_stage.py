@@ -6,6 +6,7 @@ import hashlib
 import io
 from decimal import Decimal
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
@@ -24,6 +25,7 @@ class Stored:
     content_type: str = ""
     cache_control: str | None = None
     metadata: dict = field(default_factory=dict)
+    held: bool = False
 
 
 class FakeObjects:
@@ -38,20 +40,48 @@ class FakeObjects:
             raise RejectedInputError("missing_object", key)
         return self.objects[bucket, key]
 
-    def put(self, bucket, key, data, *, content_type, cache_control=None, metadata=None, create_only=False):
+    def put(self, bucket, key, data, *, content_type, cache_control=None, metadata=None, create_only=False,
+            held=False):
         self.puts += 1
         if create_only and (bucket, key) in self.objects:
             return False
-        self.objects[bucket, key] = Stored(data, content_type, cache_control, dict(metadata or {}))
+        self.objects[bucket, key] = Stored(data, content_type, cache_control, dict(metadata or {}), held)
         return True
+
+    def release(self, bucket, keys):
+        gone = [key for key in keys if (bucket, key) not in self.objects]
+        for key in set(keys) - set(gone):
+            self.objects[bucket, key].held = False
+        return gone
+
+    def delete(self, bucket, key):
+        self.objects.pop((bucket, key), None)
+
+
+class PassThroughCredentials:
+    """Signing that changes nothing, so renders can be compared with the engine's own bytes
+    (tests/integration/test_trust.py signs for real); it records what it was asked to sign."""
+
+    def __init__(self) -> None:
+        self.parents: list[bytes] = []
+
+    def sign_variant(self, data, content_type, *, parent, parent_content_type, title, **_):
+        self.parents.append(parent)
+        return SimpleNamespace(data=data)
 
 
 class FakeProvenance:
-    def __init__(self, records):
+    """Records as the table holds them; ``then`` is what later reads return (a takedown meanwhile)."""
+
+    def __init__(self, records, then=None):
         self.records = records
+        self.then = then
+        self.reads = 0
 
     def asset(self, asset_id):
-        return self.records.get(asset_id)
+        self.reads += 1
+        current = self.records if self.then is None or self.reads == 1 else self.then
+        return current.get(asset_id)
 
 
 @pytest.fixture
@@ -64,22 +94,25 @@ def original() -> bytes:
 def record(**changes) -> dict:
     base = {
         "status": "published", "visibility": "public", "original_key": f"originals/{ASSET}.png",
-        "publication": {"width": 800, "height": 600, "variants": [
+        "moderation": {"verdict": "approve"},
+        "publication": {"width": 800, "height": 600, "public_source_key": f"public-sources/{ASSET}", "variants": [
             {"key": f"public/{ASSET}/320w.0123456789abcdef.webp", "width": 320, "height": 240, "format": "webp"},
         ]},
     }
     return base | changes
 
 
-def serve(path, records, objects, engine=EngineSettings(max_pixels=10**8), **kwargs):
-    return serve_transform(path, provenance=FakeProvenance(records), objects=objects, originals_bucket="o",
+def serve(path, records, objects, engine=EngineSettings(max_pixels=10**8), then=None, **kwargs):
+    kwargs.setdefault("content_credentials", PassThroughCredentials())
+    return serve_transform(path, provenance=FakeProvenance(records, then), objects=objects, originals_bucket="o",
                            variants_bucket="v", max_source_bytes=10**8, engine=engine, **kwargs)
 
 
 @pytest.fixture
 def objects(original) -> FakeObjects:
     fake = FakeObjects()
-    fake.objects["o", f"originals/{ASSET}.png"] = Stored(original)
+    fake.objects["o", f"originals/{ASSET}.png"] = Stored(b"the raw original: never read by the transform")
+    fake.objects["o", f"public-sources/{ASSET}"] = Stored(original, "image/png")  # no faces: the original itself
     fake.objects["v", f"public/{ASSET}/320w.0123456789abcdef.webp"] = Stored(b"ladder-bytes")
     return fake
 
@@ -94,8 +127,14 @@ def objects(original) -> FakeObjects:
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(visibility="private")}, 404),
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="review")}, 404),
         (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="approved")}, 404),
-        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="taken_down")}, 410),
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="taken_down",
+                                                         takedown={"previous_status": "published"})}, 410),
+        # taken down before it was ever published: as unknown as an id that never existed
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(status="taken_down", takedown={"previous_status": "review"})}, 404),
         (f"/public/{ASSET}/t/640w.png", {ASSET: record()}, 404),  # PNG is not among the deployment's formats
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(moderation={"verdict": "review"})}, 404),  # no approval
+        (f"/public/{ASSET}/t/640w.avif", {ASSET: record(publication={**record()["publication"],
+                                                                      "public_source_key": None})}, 404),
     ],
 )
 def test_refusals_render_and_store_nothing(objects, path, records, status):
@@ -184,9 +223,9 @@ def test_an_oversize_variant_is_stored_and_redirected_not_returned(objects):
     assert ("v", f"public/{ASSET}/t/800w.jpg") in objects.objects
 
 
-def test_a_withdrawn_original_is_not_found(objects):
-    """GIVEN an original that is gone (withdrawn meanwhile) THEN 404, nothing stored."""
-    del objects.objects["o", f"originals/{ASSET}.png"]
+def test_a_withdrawn_public_source_is_not_found(objects):
+    """GIVEN a public source that is gone (withdrawn meanwhile) THEN 404, nothing stored."""
+    del objects.objects["o", f"public-sources/{ASSET}"]
     assert serve(f"/public/{ASSET}/t/480w.avif", {ASSET: record()}, objects).status == 404
 
 
@@ -198,3 +237,42 @@ def test_output_pixels_are_capped(width, source, expected):
     got = output_width(width, *source)
     assert got == expected
     assert got * round(source[1] * got / source[0]) <= MAX_OUTPUT_PIXELS
+
+
+def test_renders_come_from_the_public_source_never_the_raw_original(objects):
+    """GIVEN a public source that differs from the original (faces blurred) THEN the render is the
+    public source's pixels, signed with the public source as its parent; the raw original is never read."""
+    blurred = io.BytesIO()
+    Image.new("RGB", (800, 600), (90, 140, 200)).save(blurred, "PNG")
+    objects.objects["o", f"public-sources/{ASSET}"] = Stored(blurred.getvalue(), "image/png")
+    credentials = PassThroughCredentials()
+    answer = serve(f"/public/{ASSET}/t/480w.jpg", {ASSET: record()}, objects, content_credentials=credentials)
+    pixels = Image.open(io.BytesIO(answer.body)).convert("RGB").getpixel((240, 180))
+    assert max(abs(a - b) for a, b in zip(pixels, (90, 140, 200))) <= 3
+    assert credentials.parents == [blurred.getvalue()]
+
+
+def test_a_render_is_stored_held_and_released_after_the_record_still_allows_it(objects):
+    """GIVEN a render THEN it is written held (CloudFront may not read it) and released only after
+    the record was read a second time."""
+    provenance_reads = []
+    original_release = objects.release
+
+    def release(bucket, keys):
+        provenance_reads.append(objects.objects["v", keys[0]].held)
+        return original_release(bucket, keys)
+
+    objects.release = release
+    answer = serve(f"/public/{ASSET}/t/480w.webp", {ASSET: record()}, objects)
+    assert answer.status == 200 and provenance_reads == [True]
+    assert objects.objects["v", f"public/{ASSET}/t/480w.webp"].held is False
+
+
+@pytest.mark.parametrize("width", [480, 320])  # rendered, and copied from the ladder
+def test_a_takedown_between_render_and_release_wins(objects, width):
+    """GIVEN the asset is taken down while the render is being written (the second read of the
+    record says taken_down) THEN the answer is 410 and what was written is deleted, held until then."""
+    answer = serve(f"/public/{ASSET}/t/{width}w.webp", {ASSET: record()}, objects,
+                   then={ASSET: record(status="taken_down")})
+    assert (answer.status, answer.outcome, answer.body) == (410, "refused", b"taken down")
+    assert ("v", f"public/{ASSET}/t/{width}w.webp") not in objects.objects

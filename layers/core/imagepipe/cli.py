@@ -107,34 +107,36 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 
 
 def cmd_upload(args: argparse.Namespace) -> int:
-    from .ids import derived_asset_id
-    from .stages.ingest import ACTOR
+    import mimetypes
+
+    from .local.uploads import UploadNotAccepted, upload
 
     root = embedded.find_root()
     results = []
     with embedded.stack(root) as (stack, owned), _log_file(root) as log:
-        runtime = LocalRuntime(stack, log=log) if owned else None
-        s3 = stack.client("s3")
-        bucket = stack.function("uploads").environment["ORIGINALS_BUCKET"]
+        runtime = LocalRuntime(stack, log=log)  # upload-url runs here; the pipeline's pollers only when owned
         store = stack.provenance_store()
-        pending = {}
+        pending, refused = {}, {}
         for path in map(Path, args.paths):
-            key = f"uploads/{args.requester}/{int(time.time() * 1000)}-{path.name}"
-            etag = s3.put_object(
-                Bucket=bucket, Key=key, Body=path.read_bytes(),
-                Metadata={"requester": args.requester, "visibility": args.visibility},
-            )["ETag"].strip('"')
-            pending[str(path)] = derived_asset_id(ACTOR, bucket, key, etag)
+            content_type = args.content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            try:  # as an app does it: a ticket for the requester, then the browser's POST
+                pending[str(path)] = upload(runtime, path.read_bytes(), requester=args.requester, content_type=content_type,
+                                            visibility=args.visibility, filename=path.name).asset_id
+            except UploadNotAccepted as error:
+                refused[str(path)] = error
 
         def finished() -> bool:
             return all((store.asset(a) or {}).get("status") in TERMINAL_STATUSES for a in pending.values())
 
-        if args.wait:
+        if args.wait and pending:
             deadline = time.monotonic() + args.timeout
-            if runtime is not None:
+            if owned:
                 runtime.drain(timeout=args.timeout, done=finished)
             while not finished() and time.monotonic() < deadline:
                 time.sleep(0.5)
+        for path, error in refused.items():
+            results.append({"path": path, "asset_id": None, "status": "refused", "reason": f"upload-url {error.status}",
+                            "detail": error.message, "variants": 0})
         for path, asset_id in pending.items():
             record = store.asset(asset_id) or {}
             results.append({
@@ -149,7 +151,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{r['path']}: {r['status']}" + (f" ({r['reason']})" if r["reason"] else ""))
+            print(f"{r['path']}: {r['status']}" + (f" ({r['reason']}: {r['detail']})" if r["status"] == "refused"
+                                                   else f" ({r['reason']})" if r["reason"] else ""))
+    if refused:
+        return 1
     return 0 if all(r["status"] != "pending" for r in results) or not args.wait else 1
 
 
@@ -221,10 +226,11 @@ def parser() -> argparse.ArgumentParser:
     invoke.add_argument("--drain", action="store_true", help="one-shot stack: run the rest of the pipeline too")
     invoke.set_defaults(func=cmd_invoke)
 
-    upload = commands.add_parser("upload", help="drop files into the uploads path")
+    upload = commands.add_parser("upload", help="upload files as an app does: a ticket from upload-url, then a POST")
     upload.add_argument("paths", nargs="+")
-    upload.add_argument("--requester", default="local-user")
+    upload.add_argument("--requester", default="local-user", help="the user the app backend uploads for")
     upload.add_argument("--visibility", choices=["public", "private"], default="private")
+    upload.add_argument("--content-type", help="declared type of every file (default: from each file name)")
     upload.add_argument("--wait", action="store_true", help="wait for each file's final status")
     upload.add_argument("--timeout", type=float, default=300)
     upload.add_argument("--json", action="store_true")

@@ -44,8 +44,12 @@ class Settings(BaseModel):
     moderation_backend: str = "rekognition"  # comma-separated, see moderation/config.py
     moderation_policy_parameter: str = ""  # SSM JSON: thresholds + face policy ("" = defaults)
     phash_blocklist_parameter: str = ""  # SSM JSON: known-bad pHashes ("" = empty list)
+    prompt_moderation: str = "lexicon"  # after the lexicon, comma-separated: see moderation/prompt_backends.py
+    prompt_guardrail_id: str = ""  # Bedrock guardrail for prompt_moderation "bedrock-guardrail"
+    prompt_guardrail_version: str = ""
     distribution_id: str = ""  # CloudFront, for takedown invalidations
     review_preview_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    reviewer_role_arns: tuple[str, ...] = ()  # IAM roles whose sessions are staff (staff.py); none: nobody
     image_model_ids: tuple[str, ...] = ("local",)
     signing_key_secret_arn: str = ""
     c2pa_signing_secret_arn: str = ""
@@ -53,6 +57,8 @@ class Settings(BaseModel):
     cdn_domain: str = ""
     signed_url_ttl_seconds: int = Field(default=300, ge=30, le=86_400)
     max_upload_bytes: int = 50 * 1024 * 1024
+    upload_tickets_table: str = ""  # what upload-url vouched for; the uploads function trusts nothing else
+    upload_url_ttl_seconds: int = Field(default=900, ge=60, le=3600)  # longest a presigned upload POST lives
     max_pixels: int = 40_000_000
     generation_quota_per_hour: int = Field(default=100, ge=0)  # per requester; 0 = unlimited
     # Must match the RedrivePolicy maxReceiveCount of the moderation queue (a test checks it).
@@ -61,9 +67,9 @@ class Settings(BaseModel):
     derivative_formats: tuple[ImageFormat, ...] | None = None  # in manifest order; PNG only if listed
     quality_target: float | None = None  # SSIMULACRA2 target of every lossy format
 
-    @field_validator("image_model_ids", mode="before")
+    @field_validator("image_model_ids", "reviewer_role_arns", mode="before")
     @classmethod
-    def _split_model_ids(cls, raw: Any) -> Any:
+    def _split_lists(cls, raw: Any) -> Any:
         return _comma_separated(raw) if isinstance(raw, str) else raw
 
     @field_validator("derivative_widths", mode="before")

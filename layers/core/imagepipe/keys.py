@@ -2,8 +2,11 @@
 
 originals bucket (private, never behind the CDN)::
 
-    uploads/{anything}                       dropped by uploaders, expires after 7 days
+    uploads/{upload_id}                      one presigned POST each (upload-url), expires after 7 days;
+                                             any other key under uploads/ is refused
     originals/{asset_id}.{ext}               canonical originals, immutable
+    public-sources/{asset_id}                the one source of every public pixel: the original with
+                                             its faces blurred (C2PA-signed) or, with none, as it is
 
 variants bucket (the CDN's origin)::
 
@@ -29,6 +32,7 @@ from .models import Visibility
 
 UPLOADS_PREFIX = "uploads/"
 ORIGINALS_PREFIX = "originals/"
+PUBLIC_SOURCES_PREFIX = "public-sources/"
 VISIBILITY_PREFIXES: tuple[Visibility, ...] = ("public", "private")
 
 IMMUTABLE_CACHE_CONTROL: dict[Visibility, str] = {
@@ -47,6 +51,9 @@ VARIANT_EXTENSIONS: tuple[str, ...] = ("avif", "webp", "jpg", "png")
 keeps them equal; this module stays free of the imaging package and its encoders)."""
 _EXT = "|".join(VARIANT_EXTENSIONS)
 _TRANSFORM_KEY = re.compile(rf"^public/(?P<asset_id>[0-9a-f-]{{36}})/t/(?P<width>[1-9]\d{{0,4}})w\.(?P<ext>{_EXT})$")
+UPLOAD_ID_REGEX = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+"""An upload id (a random UUIDv4, lower case), unanchored."""
+_UPLOAD_KEY = re.compile(rf"^uploads/(?P<upload_id>{UPLOAD_ID_REGEX})$")
 _ORIGINAL_KEY = re.compile(r"^originals/(?P<asset_id>[0-9a-f-]{36})\.(?P<ext>[a-z0-9]{2,5})$")
 _VARIANT_KEY = re.compile(
     r"^(?P<visibility>public|private)/(?P<asset_id>[0-9a-f-]{36})/"
@@ -66,8 +73,24 @@ def asset_id_from_original_key(key: str) -> str:
     return match["asset_id"]
 
 
+def public_source_key(asset_id: str) -> str:
+    """What the ladder's public variants and every on-demand render are derived from."""
+    return f"{PUBLIC_SOURCES_PREFIX}{asset_id}"
+
+
 def is_upload_key(key: str) -> bool:
     return key.startswith(UPLOADS_PREFIX) and not key.endswith("/")
+
+
+def upload_key(upload_id: str) -> str:
+    """The one key a presigned POST for ``upload_id`` may write."""
+    return f"{UPLOADS_PREFIX}{upload_id}"
+
+
+def upload_id_from_key(key: str) -> str | None:
+    """The upload id a key under uploads/ was issued for, or None for any other key."""
+    match = _UPLOAD_KEY.match(key)
+    return match["upload_id"] if match else None
 
 
 def asset_prefix(visibility: Visibility, asset_id: str) -> str:

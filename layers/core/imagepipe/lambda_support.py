@@ -95,6 +95,14 @@ def s3_objects(body: str) -> list[S3ObjectRef]:
         raise RejectedInputError("malformed_message", f"not an S3 event notification: {error!r}") from error
 
 
+def retry_sooner(record: Any, queue_url: str, *, seconds: int) -> None:
+    """Make a failing record visible again after ``seconds`` instead of the queue's visibility timeout."""
+    if queue_url:
+        client("sqs").change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=record.receipt_handle, VisibilityTimeout=seconds
+        )
+
+
 def sqs_batch_handler(
     record_handler: Callable[[Any], Any],
     *,
@@ -106,10 +114,14 @@ def sqs_batch_handler(
 ) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
     """The Lambda entry point of an SQS-triggered function: structured logs with the Lambda
     context, a trace, EMF metrics flushed once per invocation, and a partial batch response
-    so that a bad record fails alone."""
+    so that a bad record fails alone.
 
-    @logger.inject_lambda_context
-    @tracer.capture_lambda_handler
+    Neither the event (whatever POWERTOOLS_LOGGER_LOG_EVENT says) nor the response or an error
+    goes to the logs or X-Ray: messages carry prompts and requesters.
+    """
+
+    @logger.inject_lambda_context(log_event=False)
+    @tracer.capture_lambda_handler(capture_response=False, capture_error=False)
     @metrics.log_metrics(capture_cold_start_metric=True)
     def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         for step in idempotent_steps:

@@ -29,7 +29,9 @@ def utc_now() -> datetime:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # A validation error names the field and the rule, never the input: its message reaches
+    # X-Ray (the exception's cause) and the logs, and inputs hold prompts and requesters.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
 
 class GenerationRequest(_Strict):
@@ -139,3 +141,23 @@ class ProvenanceEvent(_Strict):
     status: AssetStatus
     reason: str | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+
+
+class UploadTicket(_Strict):
+    """What upload-url vouched for before handing out a presigned POST: the one object
+    ``uploads/{upload_id}`` may become, and whose it is.
+
+    The uploads stage takes requester and visibility from here alone, never from the
+    object's own metadata, and admits one object per ticket.
+    """
+
+    upload_id: str = Field(min_length=36, max_length=36)
+    requester: str = Field(pattern=REQUESTER_PATTERN)
+    visibility: Visibility
+    content_type: str = Field(min_length=1, max_length=64)
+    max_bytes: int = Field(gt=0)
+    issued_at: datetime
+    expires_at: datetime  # the presigned POST's expiry: S3 refuses it later, ingest refuses objects written later
+    issued_by: str | None = Field(default=None, max_length=2048)  # the IAM principal of the app backend
+    model_id: str | None = Field(default=None, max_length=128)
+    licence: str | None = Field(default=None, max_length=128)

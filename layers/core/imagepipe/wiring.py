@@ -14,6 +14,7 @@ from .adapters.provenance_store import ProvenanceStore
 from .adapters.quota import HourlyQuota
 from .adapters.queues import Publisher
 from .adapters.storage import ObjectStore
+from .adapters.upload_tickets import UploadTickets
 from .config import settings
 from .errors import ConfigurationError
 from .generation import ImageModel, model_for
@@ -21,6 +22,7 @@ from .moderation.policy import ModerationBackend, ModerationPolicy
 from .signed_urls import KeyRing, UrlSigner
 
 if TYPE_CHECKING:
+    from .moderation.prompt_backends import PromptModeration
     from .provenance.c2pa_signing import ContentCredentials
     from .provenance.certificates import SigningChain
     from .provenance.token import TokenSigner
@@ -46,6 +48,12 @@ def provenance_store() -> ProvenanceStore:
 
 
 @cache
+def upload_tickets() -> UploadTickets:
+    settings().require("upload_tickets_table")
+    return UploadTickets(client("dynamodb"), settings().upload_tickets_table)
+
+
+@cache
 def generation_quota() -> HourlyQuota:
     return HourlyQuota(client("dynamodb"), settings().idempotency_table, settings().generation_quota_per_hour)
 
@@ -60,7 +68,8 @@ def cdn() -> Cdn:
 def moderation_backend() -> ModerationBackend:
     from .moderation.config import blocklist_loader, build_backend
 
-    blocklist = blocklist_loader(settings().phash_blocklist_parameter, lambda: client("ssm"))
+    takedowns = provenance_store().takedown_hashes if settings().provenance_table else None
+    blocklist = blocklist_loader(settings().phash_blocklist_parameter, lambda: client("ssm"), takedowns)
     return build_backend(settings().moderation_backend, client=client, blocklist=blocklist)
 
 
@@ -70,6 +79,20 @@ def moderation_policy() -> Callable[[], ModerationPolicy]:
     from .moderation.config import policy_loader
 
     return policy_loader(settings().moderation_policy_parameter, lambda: client("ssm"))
+
+
+@cache
+def prompt_moderation() -> PromptModeration:
+    """The lexicon, then the backends PROMPT_MODERATION names (a Bedrock guardrail on deployed stacks)."""
+    from .moderation.prompt_backends import build_prompt_moderation
+
+    config = settings()
+    return build_prompt_moderation(
+        config.prompt_moderation,
+        client=client,
+        guardrail_id=config.prompt_guardrail_id,
+        guardrail_version=config.prompt_guardrail_version,
+    )
 
 
 def image_model(model_id: str) -> ImageModel:
@@ -136,7 +159,7 @@ def reset() -> None:
     from . import config
     from .adapters import aws
 
-    for factory in (object_store, publisher, provenance_store, generation_quota, moderation_backend, moderation_policy, cdn, _secrets, _signer,
+    for factory in (object_store, publisher, provenance_store, upload_tickets, generation_quota, moderation_backend, moderation_policy, prompt_moderation, cdn, _secrets, _signer,
                     _content_credentials):
         factory.cache_clear()
     config.settings.cache_clear()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from typing import Any
 
 
@@ -26,11 +26,13 @@ class Cdn:
         invalidation = response["Invalidation"]
         return {"id": invalidation["Id"], "status": invalidation["Status"], "paths": list(paths)}
 
-    def invalidations(self) -> list[dict[str, Any]]:
-        """Every invalidation of the distribution, with its paths (newest first)."""
+    def invalidations(self, known: Container[str] = ()) -> list[dict[str, Any]]:
+        """Every invalidation of the distribution but those ``known`` (by id), with its paths (newest first)."""
         summaries = self._cloudfront.list_invalidations(DistributionId=self.distribution_id)
         found = []
         for item in summaries.get("InvalidationList", {}).get("Items", []):
+            if item["Id"] in known:
+                continue
             detail = self._cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=item["Id"])
             batch = detail["Invalidation"]["InvalidationBatch"]
             found.append({"id": item["Id"], "status": item["Status"], "paths": batch["Paths"].get("Items", [])})

@@ -5,7 +5,12 @@ Single table: ``pk = ASSET#{id}`` with ``sk = META`` (current state), ``EVENT#{a
 variants carry ``content_sha256`` for the ``by-content-hash`` index, which answers
 "where did this file come from?".
 
-Only the provenance function writes here; everyone else reads.
+Facts are written by `ProvenanceStore.apply` only: the provenance function applies the
+queued ones, and a takedown applies its own synchronously (withdrawal must be durable
+before anything is deleted). Everyone else reads.
+
+A takedown's perceptual hash goes into the same transaction as ``pk = BLOCKLIST``,
+``sk = PHASH#{hash}#{asset_id}``: moderation refuses the same picture uploaded again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ PENDING_REVIEW_INDEX = "pending-review"
 PENDING_REVIEW_KEY = "review_queue"
 PENDING_REVIEW_SINCE = "review_since"
 PENDING_REVIEW_VALUE = "pending"
+BLOCKLIST_PK = "BLOCKLIST"
 
 # Which current status each new status may follow (None: the asset has no record yet).
 ALLOWED_PREDECESSORS: dict[AssetStatus, frozenset[AssetStatus | None]] = {
@@ -106,6 +112,7 @@ class ProvenanceStore:
             {"Update": self._meta_update(event)},
         ]
         items += [{"Put": {"TableName": self._table, "Item": v}} for v in self._variant_items(event)]
+        items += [{"Put": {"TableName": self._table, "Item": b}} for b in self._blocklist_items(event)]
         try:
             self._ddb.transact_write_items(TransactItems=items)
             return "applied"
@@ -193,7 +200,38 @@ class ProvenanceStore:
             for variant in event.data.get("variants", [])
         ]
 
+    def _blocklist_items(self, event: ProvenanceEvent) -> list[dict[str, Any]]:
+        phash = event.data.get("phash")
+        if event.kind != "taken_down" or not isinstance(phash, str):
+            return []
+        return [
+            {
+                "pk": {"S": BLOCKLIST_PK},
+                "sk": {"S": f"PHASH#{phash}#{event.asset_id}"},
+                "phash": {"S": phash},
+                "asset_id": {"S": event.asset_id},
+                "at": {"S": event.at.isoformat()},
+            }
+        ]
+
     # -- reading ------------------------------------------------------------------------
+
+    def takedown_hashes(self) -> dict[str, str]:
+        """The perceptual hash of every taken-down image -> ``takedown:{asset_id}`` (all pages)."""
+        found: dict[str, str] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": BLOCKLIST_PK}},
+            "ProjectionExpression": "phash, asset_id",
+        }
+        while True:
+            response = self._ddb.query(**kwargs)
+            for item in response.get("Items", []):
+                found.setdefault(item["phash"]["S"], f"takedown:{item['asset_id']['S']}")
+            if "LastEvaluatedKey" not in response:
+                return found
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def asset(self, asset_id: str) -> dict[str, Any] | None:
         response = self._ddb.get_item(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+from urllib.parse import urlencode
 
 from botocore.exceptions import ClientError
 
 from ..errors import RejectedInputError
+
+# Objects a publishing stage has written but not yet confirmed (template.yaml: VariantsBucketPolicy).
+HOLD_TAG = "imagepipe-hold"
+HOLD_VALUE = "unconfirmed"
+RELEASED_VALUE = "released"
 
 
 @dataclass(frozen=True)
@@ -18,6 +26,7 @@ class StoredObject:
     content_type: str
     metadata: Mapping[str, str]
     etag: str
+    last_modified: datetime | None = None  # when S3 stored it (its clock, not the writer's)
 
 
 class ObjectStore:
@@ -47,6 +56,7 @@ class ObjectStore:
             content_type=response.get("ContentType", "application/octet-stream"),
             metadata=response.get("Metadata", {}),
             etag=response.get("ETag", "").strip('"'),
+            last_modified=response.get("LastModified"),
         )
 
     def head_metadata(self, bucket: str, key: str) -> Mapping[str, str] | None:
@@ -67,13 +77,20 @@ class ObjectStore:
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         create_only: bool = False,
+        held: bool = False,
     ) -> bool:
-        """Write an object; with ``create_only`` an existing key is left as it is (returns False)."""
+        """Write an object; with ``create_only`` an existing key is left as it is (returns False).
+
+        ``held`` creates it with the `HOLD_TAG`: the variants bucket policy denies CloudFront
+        reading it until the writer has checked it may publish and calls `release`.
+        """
         extra: dict[str, Any] = {}
         if cache_control:
             extra["CacheControl"] = cache_control
         if create_only:
             extra["IfNoneMatch"] = "*"
+        if held:
+            extra["Tagging"] = urlencode({HOLD_TAG: HOLD_VALUE})
         try:
             self._s3.put_object(
                 Bucket=bucket,
@@ -92,6 +109,23 @@ class ObjectStore:
 
     def delete(self, bucket: str, key: str) -> None:
         self._s3.delete_object(Bucket=bucket, Key=key)
+
+    def release(self, bucket: str, keys: list[str]) -> list[str]:
+        """Lift the hold of ``keys`` (CloudFront may read them now); returns the keys that were gone."""
+        gone = []
+        for key in keys:
+            try:
+                self._s3.put_object_tagging(  # a tag that says so, rather than none: the writer confirmed it
+                    Bucket=bucket, Key=key, Tagging={"TagSet": [{"Key": HOLD_TAG, "Value": RELEASED_VALUE}]}
+                )
+            except ClientError as error:
+                if error.response["Error"]["Code"] not in {"NoSuchKey", "404"}:
+                    raise
+                gone.append(key)
+        return gone
+
+    def is_held(self, bucket: str, key: str) -> bool:
+        return self.tags(bucket, key).get(HOLD_TAG) == HOLD_VALUE
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix`` (all pages)."""
@@ -121,4 +155,19 @@ class ObjectStore:
         """A GET URL for one object, valid ``expires_in`` seconds (at most the signer's session)."""
         return self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
+        )
+
+    def presigned_post(
+        self, bucket: str, key: str, *, content_type: str, max_bytes: int, expires_in: int
+    ) -> dict[str, Any]:
+        """A browser-style POST that S3 accepts only for exactly ``key``, ``content_type`` and
+        1 to ``max_bytes`` bytes, until ``expires_in`` seconds from now (``url`` and form ``fields``;
+        the file goes last, as field ``file``). It writes with the signer's rights: sign only with
+        a role that may put nothing but uploads."""
+        return self._s3.generate_presigned_post(
+            bucket,
+            key,
+            Fields={"Content-Type": content_type},
+            Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
+            ExpiresIn=expires_in,
         )

@@ -3,8 +3,13 @@
 The caller of sign-url is the application's backend (IAM on the Function URL); it names the
 viewer it acts for and the viewer's roles. A viewer may see a public asset, or a private one
 it requested, or any asset when it holds a reader role. Only approved, derived and not
-taken-down assets are ever delivered. Refusals are chosen so they leak nothing: a private
-asset someone else owns is "no such asset", the same answer as for an id that does not exist.
+taken-down assets are ever delivered.
+
+Refusals are chosen so they leak nothing. Its requester and reader roles are told why an
+asset is not delivered (409 with its status, 410 once taken down). Anyone else learns only
+what was public: a published public asset's URLs, or that a public asset once published was
+taken down (410). Every other asset, private or not yet (or never) published, is "no such
+asset", the very answer for an id that does not exist.
 """
 
 from __future__ import annotations
@@ -45,14 +50,21 @@ class Refusal:
     message: str
 
 
+NO_SUCH_ASSET = Refusal(404, "no such asset")
+
+
 def refusal(asset: Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
     """Why ``viewer`` may not receive URLs for ``asset`` (its provenance record), or None."""
     if asset is None:
-        return Refusal(404, "no such asset")
-    if asset.get("visibility") != "public" and not viewer.reads_everything:
-        if viewer.id is None or asset.get("requester") != viewer.id:
-            return Refusal(404, "no such asset")
+        return NO_SUCH_ASSET
     status = asset.get("status")
+    if not _is_insider(asset, viewer):
+        if asset.get("visibility") != "public":
+            return NO_SUCH_ASSET
+        if status == "taken_down" and asset.get("takedown", {}).get("previous_status") != "published":
+            return NO_SUCH_ASSET  # withdrawn before anyone outside could have seen it
+        if status not in ("published", "taken_down"):
+            return NO_SUCH_ASSET
     if status == "taken_down":
         return Refusal(410, "asset was taken down")
     if status != "published":
@@ -60,3 +72,8 @@ def refusal(asset: Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
     if not asset.get("publication", {}).get("variants"):
         return Refusal(409, "asset has no variants")
     return None
+
+
+def _is_insider(asset: Mapping[str, Any], viewer: Viewer) -> bool:
+    """The asset's requester, or a reader role: told the asset's state, not just "no such asset"."""
+    return viewer.reads_everything or (viewer.id is not None and asset.get("requester") == viewer.id)

@@ -62,21 +62,31 @@ def _xml_error(status: int, code: str, message: str) -> OriginResponse:
 
 
 class S3Origin:
-    """The variants bucket behind OAC (``s3:GetObject`` only): a missing key is a 403."""
+    """The variants bucket behind OAC (``s3:GetObject`` only): a missing key is a 403.
+
+    ``denied_tags`` are the bucket policy's denials of CloudFront's reads by object tag (tag ->
+    values): an object carrying one is a 403, as S3 answers.
+    """
 
     HEADERS = ("ContentType", "CacheControl", "ETag", "LastModified", "ContentEncoding", "ContentDisposition")
     NAMES = {"ContentType": "Content-Type", "CacheControl": "Cache-Control", "ETag": "ETag",
              "LastModified": "Last-Modified", "ContentEncoding": "Content-Encoding",
              "ContentDisposition": "Content-Disposition"}
 
-    def __init__(self, s3_client: Any, bucket: str) -> None:
+    def __init__(self, s3_client: Any, bucket: str, *, denied_tags: Mapping[str, frozenset[str]] | None = None) -> None:
         self._s3 = s3_client
         self.bucket = bucket
+        self._denied_tags = dict(denied_tags or {})
 
     def fetch(self, path: str, headers: Mapping[str, str]) -> OriginResponse:
         key = unquote(path.lstrip("/"))
         try:
             response = self._s3.get_object(Bucket=self.bucket, Key=key)
+            if self._denied_tags:  # S3 evaluates the policy on the object it reads: after the read
+                tags = self._s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+                if any(t["Value"] in self._denied_tags.get(t["Key"], ()) for t in tags):
+                    response["Body"].close()
+                    return _xml_error(403, "AccessDenied", "Access Denied")
         except self._s3.exceptions.NoSuchKey:
             return _xml_error(403, "AccessDenied", "Access Denied")
         except Exception as error:  # noqa: BLE001 - any other S3 error reaches the viewer as S3 sent it
@@ -161,7 +171,7 @@ class LocalEdge:
         origins: Mapping[str, Origin],
         trusted_keys: Callable[[tuple[str, ...]], Mapping[str, str]],
         functions: Mapping[str, Callable[[dict[str, Any]], Normalized]] | None = None,
-        invalidations: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+        invalidations: Callable[[frozenset[str]], Iterable[Mapping[str, Any]]] | None = None,
         local_files: Mapping[str, Path] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -178,6 +188,7 @@ class LocalEdge:
         self._cache: dict[tuple[Any, ...], Cached] = {}
         self._lock = threading.Lock()
         self._seen_invalidations: set[str] = set()
+        self._invalidated: list[tuple[str, ...]] = []  # the paths of each invalidation, in the order seen
         self.stats = EdgeStats()
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
@@ -277,12 +288,20 @@ class LocalEdge:
                 self.stats.hits += 1
             age = int(self._clock() - cached.stored_at)
             return self._respond(behaviour, cached.response, "Hit", age=age)
+        self._apply_invalidations()
+        with self._lock:
+            seen_before = len(self._invalidated)
         response, origin_id = self._fetch(behaviour, path, headers)
+        self._apply_invalidations()
         with self._lock:
             self.stats.misses += 1
             self.stats.origin_fetches[origin_id] = self.stats.origin_fetches.get(origin_id, 0) + 1
             ttl = policy.ttl(response.headers.get("Cache-Control") or _header(response.headers, "cache-control"), response.status)
-            if ttl > 0:
+            # An invalidation made while the origin answered covers that answer too: it is
+            # served to this viewer but not kept (CloudFront: objects requested before it).
+            covered = any(_invalidates(p, cached_path) for paths in self._invalidated[seen_before:]
+                          for p in paths for cached_path in (path, viewer_path))
+            if ttl > 0 and not covered:
                 self._cache[key] = Cached(response, self._clock(), ttl, (path, viewer_path))
         return self._respond(behaviour, response, "Miss" if response.status < 400 else "Error")
 
@@ -302,11 +321,16 @@ class LocalEdge:
     def _apply_invalidations(self) -> None:
         if self._invalidations is None:
             return
-        for invalidation in self._invalidations():
+        with self._lock:
+            known = frozenset(self._seen_invalidations)
+        for invalidation in self._invalidations(known):
             if invalidation["id"] in self._seen_invalidations:
                 continue
             with self._lock:
+                if invalidation["id"] in self._seen_invalidations:
+                    continue
                 self._seen_invalidations.add(invalidation["id"])
+                self._invalidated.append(tuple(invalidation["paths"]))
                 for key, cached in list(self._cache.items()):
                     if any(_invalidates(p, path) for p in invalidation["paths"] for path in cached.paths):
                         del self._cache[key]

@@ -17,10 +17,10 @@ from ..imaging.generator import render
 from ..models import GenerationRequest
 from ..signed_urls import verify
 from ..stages import generate as generate_stage
-from ..stages import ingest as ingest_stage
 from ..review_console.demo import lines as staff_lines
 from ..review_console.demo import staff_actions
 from . import gallery
+from . import uploads as local_uploads
 from .provenance import check_published
 from .runtime import LocalRuntime
 from .stack import LocalStack
@@ -63,10 +63,9 @@ def uploaded_photo(seed: int = 9) -> bytes:
     return buffer.getvalue()
 
 
-def submit(stack: LocalStack, work: Path) -> list[Submitted]:
-    sqs, s3 = stack.client("sqs"), stack.client("s3")
+def submit(stack: LocalStack, work: Path, runtime: LocalRuntime) -> list[Submitted]:
+    sqs = stack.client("sqs")
     requests_queue = stack.function("generate").triggers[0].queue_url
-    bucket = stack.function("uploads").environment["ORIGINALS_BUCKET"]
     submitted: list[Submitted] = []
     for index, (label, fields) in enumerate(GENERATION_REQUESTS):
         request = GenerationRequest(client_request_id=f"demo-{index}", model_id="local", **fields)
@@ -76,17 +75,16 @@ def submit(stack: LocalStack, work: Path) -> list[Submitted]:
     # A message no handler can parse: it must fail alone and end in the DLQ.
     sqs.send_message(QueueUrl=requests_queue, MessageBody='{"prompt": "no requester", ')
 
+    # Uploads as an app does them: a ticket from upload-url for the user, then the browser's POST.
     uploads = {
-        "upload (phone JPEG with GPS)": ("uploads/dave/valley.jpg", uploaded_photo(), "public"),
-        "corrupt upload": ("uploads/erin/broken.png", (work / "broken.png").read_bytes(), "public"),
-        "not an image": ("uploads/erin/notes.png", b"these are my notes, not a picture\n" * 20, "private"),
+        "upload (phone JPEG with GPS)": ("dave", "valley.jpg", uploaded_photo(), "image/jpeg", "public"),
+        "corrupt upload": ("erin", "broken.png", (work / "broken.png").read_bytes(), "image/png", "public"),
+        "not an image": ("erin", "notes.png", b"these are my notes, not a picture\n" * 20, "image/png", "private"),
     }
-    for label, (key, body, visibility) in uploads.items():
-        requester = key.split("/")[1]
-        etag = s3.put_object(
-            Bucket=bucket, Key=key, Body=body, Metadata={"requester": requester, "visibility": visibility}
-        )["ETag"].strip('"')
-        submitted.append(Submitted(label, derived_asset_id(ingest_stage.ACTOR, bucket, key, etag), "upload"))
+    for label, (requester, filename, body, content_type, visibility) in uploads.items():
+        uploaded = local_uploads.upload(runtime, body, requester=requester, content_type=content_type,
+                                        visibility=visibility, filename=filename)
+        submitted.append(Submitted(label, uploaded.asset_id, "upload"))
     return submitted
 
 
@@ -205,7 +203,7 @@ def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float =
     out.mkdir(parents=True)
     broken_png(out / "broken.png")
     started = time.monotonic()
-    submitted = submit(stack, out)
+    submitted = submit(stack, out, runtime)
     (out / "broken.png").unlink()
     drained = runtime.drain(timeout=timeout)
     staff = staff_actions(stack, runtime, submitted)  # approve one in review, take one down

@@ -57,6 +57,27 @@ def _viewer_functions(stack: LocalStack) -> dict[str, Any]:
     return twins
 
 
+def cloudfront_denied_tags(template: Mapping[str, Any], bucket: str) -> dict[str, frozenset[str]]:
+    """Object tags on which ``bucket``'s policy in the template denies CloudFront ``s3:GetObject``."""
+    denied: dict[str, set[str]] = {}
+    for spec in template["Resources"].values():
+        properties = spec.get("Properties", {})
+        if spec["Type"] != "AWS::S3::BucketPolicy" or properties.get("Bucket") != {"Ref": bucket}:
+            continue
+        for statement in properties["PolicyDocument"]["Statement"]:
+            principal = statement.get("Principal")
+            actions = statement.get("Action")
+            actions = [actions] if isinstance(actions, str) else actions or []
+            cloudfront = principal == "*" or (isinstance(principal, dict) and principal.get("Service") == "cloudfront.amazonaws.com")
+            if statement.get("Effect") != "Deny" or not cloudfront or not {"s3:GetObject", "s3:*"} & set(actions):
+                continue
+            for name, value in statement.get("Condition", {}).get("StringEquals", {}).items():
+                if name.startswith("s3:ExistingObjectTag/"):
+                    values = [value] if isinstance(value, str) else value
+                    denied.setdefault(name.removeprefix("s3:ExistingObjectTag/"), set()).update(values)
+    return {tag: frozenset(values) for tag, values in denied.items()}
+
+
 def edge_for(
     stack: LocalStack,
     runtime: LocalRuntime,
@@ -73,7 +94,8 @@ def edge_for(
     origins: dict[str, Origin] = {}
     for origin in spec.origins.values():
         if origin.kind == "s3":
-            origins[origin.id] = S3Origin(stack.client("s3"), stack.physical[origin.resource])
+            origins[origin.id] = S3Origin(stack.client("s3"), stack.physical[origin.resource],
+                                          denied_tags=cloudfront_denied_tags(stack.template, origin.resource))
         else:
             function = stack.function(origin.resource)
             origins[origin.id] = FunctionUrlOrigin(

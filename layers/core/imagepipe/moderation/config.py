@@ -115,11 +115,26 @@ def policy_loader(parameter: str, ssm_client: Callable[[], Any]) -> Callable[[],
     return current
 
 
-def blocklist_loader(parameter: str, ssm_client: Callable[[], Any]) -> Callable[[], Blocklist]:
-    """The current pHash blocklist: the SSM document if ``parameter`` is set, else empty."""
-    if not parameter:
-        return Blocklist.empty
-    load = ssm_json(parameter, ssm_client())
+def blocklist_loader(
+    parameter: str, ssm_client: Callable[[], Any], takedowns: Callable[[], Mapping[str, str]] | None = None
+) -> Callable[[], Blocklist]:
+    """The current pHash blocklist: the SSM document if ``parameter`` is set (else empty), plus
+    the hashes of taken-down images if ``takedowns`` is given.
+
+    ``takedowns`` (the provenance store's `takedown_hashes`) is read for every image, not
+    cached: a picture taken down a second ago is refused now.
+    """
+    curated = Blocklist.empty if not parameter else _document_loader(ssm_json(parameter, ssm_client()))
+    if takedowns is None:
+        return curated
+
+    def current() -> Blocklist:
+        return curated().extended(takedowns())
+
+    return current
+
+
+def _document_loader(load: Callable[[], Any]) -> Callable[[], Blocklist]:
     return lambda: Blocklist.from_document(load())
 
 

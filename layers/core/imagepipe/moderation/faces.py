@@ -22,13 +22,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
-from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image, ImageFilter
 
 from imagepipe.errors import ModerationError
-from imagepipe.models import DerivativesJob
+from imagepipe.moderation import tiles
 from imagepipe.moderation.policy import FACE_CATEGORY, Label, Region
-from imagepipe.moderation.rekognition import jpeg_rendition
+from imagepipe.moderation.rekognition import MAX_TILES, call, renditions
 
 HAAR_CASCADE = "haarcascade_frontalface_default.xml"
 
@@ -65,31 +64,33 @@ def face_labels_from_response(response: Mapping[str, Any]) -> list[Label]:
 class RekognitionFaces:
     """Face detector calling Rekognition ``DetectFaces`` with an injected client.
 
-    The image is sent as the same JPEG rendition moderation labels use (≤ 5 MB, ≥ 80 px).
+    The image is sent as the same JPEG renditions moderation labels use (≤ 5 MB, ≥ 80 px):
+    the whole image and, if it is more than 2:1 elongated, up to ``max_tiles`` tiles (each
+    one more billed call). Faces found in a tile are mapped back to the whole image, and
+    one face seen by several views is reported once, its box covering all of them.
     """
 
     name = "rekognition-faces"
     model_version = "DetectFaces"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, *, max_tiles: int = MAX_TILES) -> None:
         self._client = client
+        self._max_tiles = max_tiles
 
     def classify(self, image: Image.Image) -> list[Label]:
-        payload = jpeg_rendition(image)
-        try:
-            response = self._client.detect_faces(Image={"Bytes": payload}, Attributes=["DEFAULT"])
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise ModerationError(
-                f"rekognition {error.get('Code', 'Unknown')}: {error.get('Message', '')}".rstrip(": ")
-            ) from exc
-        except BotoCoreError as exc:
-            raise ModerationError(f"rekognition unreachable: {exc}") from exc
-        return face_labels_from_response(response)
+        found = []
+        for box, payload in renditions(image, max_tiles=self._max_tiles):
+            response = call(self._client.detect_faces, Image={"Bytes": payload}, Attributes=["DEFAULT"])
+            found.append((box, face_labels_from_response(response)))
+        return tiles.pool(found, image.size)
 
 
 class HaarFaces:
-    """Offline face detector: OpenCV's frontal-face Haar cascade from the opencv wheel."""
+    """Offline face detector: OpenCV's frontal-face Haar cascade from the opencv wheel.
+
+    Not tiled: the cascade scans the image's own pixels at every scale from 1/20 of its
+    short side up, so a face in a long banner is found as it would be in a tile.
+    """
 
     name = "haar-faces"
 
@@ -171,10 +172,3 @@ def blurred_original(data: bytes, regions: Iterable[Region]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
-
-
-def public_source(data: bytes, job: DerivativesJob) -> bytes:
-    """The bytes to derive ``job``'s variants from: faces blurred for public variants, if asked."""
-    if job.visibility != "public" or not job.blur_regions:
-        return data
-    return blurred_original(data, [Region(**r.model_dump()) for r in job.blur_regions])

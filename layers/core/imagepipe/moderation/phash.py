@@ -126,6 +126,17 @@ class Blocklist:
             labels.append(label)
         return cls(version=version, hashes=tuple(hashes), labels=tuple(labels))
 
+    def extended(self, entries: Mapping[str, str]) -> Blocklist:
+        """This list plus ``entries`` (16-hex-digit pHash -> label); the version names both."""
+        if not entries:
+            return self
+        added = [(from_hex(text), label) for text, label in sorted(entries.items())]
+        return Blocklist(
+            version=f"{self.version}+takedowns-{len(added)}",
+            hashes=self.hashes + tuple(h for h, _ in added),
+            labels=self.labels + tuple(label for _, label in added),
+        )
+
     def to_document(self) -> dict[str, Any]:
         return {"version": self.version, "hashes": {to_hex(h): lbl for h, lbl in zip(self.hashes, self.labels)}}
 

@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from PIL import Image
 
 from imagepipe.errors import ModerationError
+from imagepipe.moderation import tiles
 from imagepipe.moderation.policy import Label, UnsupportedImageError, flatten_to_rgb
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Rekognition's ImageBlob limit
@@ -17,6 +18,9 @@ MIN_SIDE = 80
 MAX_LONG_SIDE = 2048
 _JPEG_QUALITIES = (90, 80, 70)
 _SHRINK_STEP = 0.75
+# Each tile is one more billed call (DetectModerationLabels and DetectFaces alike): an image
+# more than 2:1 elongated costs at most MAX_TILES + 1 calls per API, any other image one.
+MAX_TILES = 4
 
 # Rekognition moderation taxonomy 7.0, level 2 -> level 1. Only consulted when a response
 # names a parent that is not itself in the response.
@@ -68,47 +72,82 @@ class RekognitionModeration:
     min_confidence : float
         Lowest confidence (0..1) Rekognition should report; sent as ``MinConfidence``
         in percent. Keep it at or below the lowest review threshold of the policy.
+    max_tiles : int
+        Most tiles an elongated image is cut into besides the whole (``moderation.tiles``);
+        each is one more call, billed. ``0`` sends the whole image only.
     """
 
     name = "rekognition"
 
-    def __init__(self, client: Any, *, min_confidence: float = 0.3) -> None:
+    def __init__(self, client: Any, *, min_confidence: float = 0.3, max_tiles: int = MAX_TILES) -> None:
         if not 0.0 <= min_confidence <= 1.0:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
         self._client = client
         self._min_confidence = min_confidence
+        self._max_tiles = max_tiles
         self.model_version = "unknown"
 
     def classify(self, image: Image.Image) -> list[Label]:
         """Label a decoded Pillow image.
 
         The image is sent as a JPEG rendition: transparency flattened onto white, the long
-        side at most 2048 px, shrunk further until it fits 5 MB.
+        side at most 2048 px, shrunk further until it fits 5 MB. An image more than 2:1
+        elongated is also sent tile by tile (at most ``max_tiles``), and each label keeps
+        its highest confidence over the calls.
 
         Raises
         ------
         ModerationError
-            ``"unsupported: ..."`` for images under 80 px on a side; otherwise any
-            Rekognition, network or response error.
+            ``"unsupported: ..."`` for images under 80 px on a side (before any call);
+            otherwise any Rekognition, network or response error.
         """
-        payload = jpeg_rendition(image)
-        try:
-            response = self._client.detect_moderation_labels(
+        found: list[tuple[tiles.Box | None, list[Label]]] = []
+        for box, payload in renditions(image, max_tiles=self._max_tiles):
+            response = call(
+                self._client.detect_moderation_labels,
                 Image={"Bytes": payload},
                 MinConfidence=round(self._min_confidence * 100.0, 4),
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = error.get("Code", "Unknown")
-            message = error.get("Message", "")
-            raise ModerationError(f"rekognition {code}: {message}".rstrip(": ")) from exc
-        except BotoCoreError as exc:
-            raise ModerationError(f"rekognition unreachable: {exc}") from exc
-        labels = labels_from_response(response)
-        version = response.get("ModerationModelVersion")
-        if isinstance(version, str) and version:
-            self.model_version = version
-        return labels
+            found.append((box, labels_from_response(response)))
+            version = response.get("ModerationModelVersion")
+            if isinstance(version, str) and version:
+                self.model_version = version
+        return tiles.pool(found, image.size)
+
+
+def call(operation: Any, **params: Any) -> Mapping[str, Any]:
+    """Call one Rekognition operation, turning every client or network failure into ``ModerationError``."""
+    try:
+        return operation(**params)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = error.get("Message", "")
+        raise ModerationError(f"rekognition {code}: {message}".rstrip(": ")) from exc
+    except BotoCoreError as exc:
+        raise ModerationError(f"rekognition unreachable: {exc}") from exc
+
+
+def renditions(image: Image.Image, *, max_tiles: int) -> list[tuple[tiles.Box | None, bytes]]:
+    """JPEG renditions of the whole image (box ``None``) and of its tiles, all built before any call.
+
+    A whole image too elongated to keep 80 px per side within 2048 px is left out when
+    its tiles can be sent: they cover it, at a better scale.
+
+    Raises
+    ------
+    ModerationError
+        ``"unsupported: ..."`` if any view but that whole image cannot be sent.
+    """
+    views = tiles.views(image, max_tiles=max_tiles)
+    out: list[tuple[tiles.Box | None, bytes]] = []
+    for box, view in views:
+        try:
+            out.append((box, jpeg_rendition(view)))
+        except UnsupportedImageError:
+            if box is not None or len(views) == 1 or min(image.size) < MIN_SIDE:
+                raise
+    return out
 
 
 def jpeg_rendition(image: Image.Image) -> bytes:

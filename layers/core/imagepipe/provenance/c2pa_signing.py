@@ -194,23 +194,24 @@ class ContentCredentials:
         title: str,
         remote_url_for: Callable[[str], str] | None = None,
         edits: Sequence[Mapping[str, Any]] = (),
+        resized: bool = True,
     ) -> SignedAsset:
         """Give a derivative its own manifest, the original as ``parentOf`` ingredient.
 
         With ``remote_url_for``, the manifest is not embedded: only the URL
         ``remote_url_for(manifest_id)`` is written into the file, and the caller stores
         ``SignedAsset.manifest`` there. ``edits`` are further actions (a blur is
-        ``c2pa.filtered``) recorded after resizing and transcoding.
+        ``c2pa.filtered``) recorded after resizing (unless not ``resized``) and transcoding.
         """
         manifest_id = str(uuid.uuid4())
         return self._sign_variant(
             data, content_type, parent, parent_content_type, title,
-            (manifest_id, remote_url_for(manifest_id)) if remote_url_for else None, edits,
+            (manifest_id, remote_url_for(manifest_id)) if remote_url_for else None, edits, resized,
         )
 
     def _sign_variant(
         self, data: bytes, content_type: str, parent: bytes, parent_content_type: str, title: str,
-        remote: tuple[str, str] | None, edits: Sequence[Mapping[str, Any]] = (),
+        remote: tuple[str, str] | None, edits: Sequence[Mapping[str, Any]] = (), resized: bool = True,
     ) -> SignedAsset:
         manifest_id = remote[0] if remote else str(uuid.uuid4())
         definition = {
@@ -221,7 +222,7 @@ class ContentCredentials:
                     "data": {
                         "actions": [
                             {"action": "c2pa.opened", "parameters": {"ingredientIds": ["original"]}},
-                            {"action": "c2pa.resized", "softwareAgent": CLAIM_GENERATOR},
+                            *([{"action": "c2pa.resized", "softwareAgent": CLAIM_GENERATOR}] if resized else []),
                             {"action": "c2pa.transcoded", "softwareAgent": CLAIM_GENERATOR},
                             *({"softwareAgent": CLAIM_GENERATOR, **edit} for edit in edits),
                         ]

@@ -2,13 +2,17 @@
 // Configuration comes from config.js: window.IMAGEPIPE_REVIEW = {apiBase, reviewer, fetch?}.
 // Deployed as a static page, apiBase is the review Function URL and `fetch` a function that
 // signs each request (SigV4) with the reviewer's credentials; locally the console server
-// signs for it. Every value from the API is written with textContent, never as HTML.
+// signs for it, for requests carrying the session token it put in the page's
+// <meta name="imagepipe-console-token">. Every value from the API is written with
+// textContent, never as HTML.
 "use strict";
 
 (function () {
   const config = window.IMAGEPIPE_REVIEW || {};
   const apiBase = (config.apiBase || "/api").replace(/\/$/, "");
   const send = config.fetch || window.fetch.bind(window);
+  const tokenMeta = document.querySelector('meta[name="imagepipe-console-token"]');
+  const token = tokenMeta ? tokenMeta.content : "";
   const queue = document.getElementById("queue");
   const status = document.getElementById("status");
   const template = document.getElementById("card");
@@ -19,9 +23,11 @@
   }
 
   async function call(method, path, body) {
+    const headers = body ? { "content-type": "application/json" } : {};
+    if (token) headers["X-Imagepipe-Console-Token"] = token;
     const response = await send(apiBase + path, {
       method,
-      headers: body ? { "content-type": "application/json" } : {},
+      headers,
       body: body ? JSON.stringify(body) : undefined,
     });
     let payload = {};

@@ -13,20 +13,21 @@ from ..ids import derived_asset_id
 from ..imaging.probe import inspect_image
 from ..keys import original_key
 from ..models import DIGITAL_SOURCE_TYPE, GenerationRequest, ProvenanceEvent, utc_now
-from ..moderation.text import TextPolicy
+from ..moderation.prompt_backends import PromptModeration
 from ..provenance.c2pa_signing import ContentCredentials, GenerationClaim
 from ..provenance.models_registry import ModelRegistry, default_registry
 from . import StageResult
 from .common import original_metadata, rejected_result, rejection, sha256_hex
 
 ACTOR = "generate"
+MAX_PROMPT_REVIEW_REASONS = 8  # S3 user metadata holds 2 KB: the rest is counted, not listed
 MODEL_OUTPUT_EXTENSION = "png"  # every image model adapter returns PNG
 
 
 def generate(
     request: GenerationRequest,
     *,
-    text_policy: TextPolicy,
+    text_policy: PromptModeration,
     image_model: Callable[[str], ImageModel],
     allowed_models: Collection[str],
     store: ObjectStore,
@@ -49,6 +50,10 @@ def generate(
     agent, the prompt's hash), so ``content_sha256`` is the hash of the signed bytes. The
     model's licence and usage restrictions come from the model registry; a model it does
     not list is refused.
+
+    The prompt is checked by ``text_policy`` (the lexicon, then a meaning-reading backend
+    where the stack configures one); a failure of that check propagates, so the record is
+    retried and never generated unchecked.
     """
     asset_id = derived_asset_id(ACTOR, request.requester, request.client_request_id)
     facts = {
@@ -103,7 +108,7 @@ def generate(
         ),
     )
     content_sha256 = sha256_hex(signed.data)
-    review_reasons = [f"prompt_review:{term}" for term in verdict.matched] if verdict.verdict == "review" else []
+    review_reasons = _prompt_review_reasons(verdict.matched) if verdict.verdict == "review" else []
     publisher.record(
         ProvenanceEvent(
             event_id=f"{asset_id}:created:{content_sha256}",
@@ -151,3 +156,10 @@ def generate(
     )
     return StageResult(asset_id, "created")
 
+
+def _prompt_review_reasons(matched: tuple[str, ...]) -> list[str]:
+    """The review reasons of a prompt verdict, the first few named and the rest counted."""
+    reasons = [f"prompt_review:{term}" for term in matched[:MAX_PROMPT_REVIEW_REASONS]]
+    if len(matched) > MAX_PROMPT_REVIEW_REASONS:
+        reasons.append(f"prompt_review:+{len(matched) - MAX_PROMPT_REVIEW_REASONS} more")
+    return reasons

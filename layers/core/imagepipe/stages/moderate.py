@@ -8,6 +8,12 @@ goes to review at once: retrying would not change it.
 
 An approved image whose decision names faces to blur carries their regions to the
 derivatives stage, which blurs them in public variants.
+
+Backends see the image reduced to ``tiles.working_size``: 1024 px on the long side, as
+before, unless it is more than 2:1 elongated; then enough pixels are kept across for each
+backend to classify it tile by tile (``moderation.tiles``). The recorded decision carries
+the perceptual hash of that same image (``phash``, 16 hex digits), so a takedown can put
+the picture on the blocklist without decoding the original again.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from ..errors import ModerationError, RejectedInputError
 from ..imaging.probe import decode
 from ..keys import asset_id_from_original_key
 from ..models import BlurRegion, DerivativesJob, ProvenanceEvent, ReviewTask
+from ..moderation.phash import phash, to_hex
 from ..moderation.policy import DEFAULT_POLICY, ModerationBackend, ModerationPolicy, UnsupportedImageError
+from ..moderation.tiles import working_size
 from . import StageResult
 from .common import rejected_result, rejection
 
 ACTOR = "moderate"
-MODERATION_LONG_SIDE = 1024  # classifiers look at far fewer pixels; decoding stays bounded
 
 STATUS_BY_VERDICT = {"approve": "approved", "review": "review", "reject": "rejected"}
 
@@ -54,7 +61,9 @@ def moderate(
     visibility = "public" if original.metadata.get("visibility") == "public" else "private"
     extra_reasons = tuple(r for r in original.metadata.get("review-reasons", "").split(",") if r)
 
-    image.thumbnail((MODERATION_LONG_SIDE, MODERATION_LONG_SIDE))
+    # Classifiers look at far fewer pixels than an original has; decoding stays bounded by max_pixels.
+    image.thumbnail(working_size(image.width, image.height))
+    fingerprint = to_hex(phash(image))
     current = DEFAULT_POLICY  # only decides if loading the configured one fails: then it is review anyway
     try:
         current = policy() if callable(policy) else policy
@@ -76,7 +85,7 @@ def moderate(
             actor=ACTOR,
             status=status,
             reason=(decision.reasons[0] if decision.reasons else None),
-            data=decision.to_record(),
+            data={**decision.to_record(), "phash": fingerprint},
         )
     )
     if decision.verdict == "approve":

@@ -33,10 +33,12 @@ MIN_TTL_SECONDS = 30
 MAX_TTL_SECONDS = 86_400  # key rotation keeps a retired key trusted at least this long
 MAX_START_DELAY = timedelta(days=7)
 MAX_BATCH = 50
-_TRUE = {"1", "true", "yes"}
+MAX_ID_LENGTH = 64  # an asset id has 36 characters; longer strings are not worth echoing back
+_TRUE = frozenset({"1", "true", "yes"})
+_FALSE = frozenset({"", "0", "false", "no"})
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
 class SigningRefused(Exception):
     """The caller gets a clear 4xx: ``status`` and a message that leaks nothing private."""
 
@@ -55,33 +57,49 @@ class SigningOptions:
 
     @classmethod
     def parse(cls, values: Mapping[str, Any] | None) -> SigningOptions:
-        """Options from a query string or JSON body; anything invalid is a 400."""
+        """Options from a query string (strings) or a JSON body (any JSON value); anything
+        invalid, of any type, is a 400."""
         values = values or {}
-        policy = str(values.get("policy") or "canned")
+        policy = values.get("policy") or "canned"
         if policy not in ("canned", "wildcard"):
             raise SigningRefused(400, "policy must be 'canned' or 'wildcard'")
         ttl = values.get("ttl")
         try:
+            if isinstance(ttl, bool):
+                raise TypeError("a boolean is not a duration")
             ttl_seconds = None if ttl in (None, "") else int(ttl)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's Infinity
             raise SigningRefused(400, "ttl must be a number of seconds") from None
         if ttl_seconds is not None and not MIN_TTL_SECONDS <= ttl_seconds <= MAX_TTL_SECONDS:
             raise SigningRefused(400, f"ttl must be between {MIN_TTL_SECONDS} and {MAX_TTL_SECONDS} seconds")
         try:
+            if isinstance(values.get("not_before"), bool):
+                raise TypeError("a boolean is not a time")
             not_before = parse_time(values.get("not_before"))
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError, OSError):  # past the platform's time_t, or year 9999
             raise SigningRefused(400, "not_before must be an ISO 8601 time or epoch seconds") from None
-        ip_range = values.get("ip") or None
-        if ip_range is not None:
+        ip_range = values.get("ip")
+        if ip_range in (None, ""):
+            ip_range = None
+        else:
             try:
-                ip_range = str(ipaddress.ip_network(str(ip_range), strict=False))
-            except ValueError:
+                if not isinstance(ip_range, str):
+                    raise TypeError("an IP range is written as a string")
+                ip_range = str(ipaddress.ip_network(ip_range, strict=False))
+            except (TypeError, ValueError):
                 raise SigningRefused(400, "ip must be an IP address or CIDR range") from None
-        cookies, picture = (values.get(name) is True or str(values.get(name)).lower() in _TRUE
-                            for name in ("cookies", "picture"))
+        cookies, picture = (_flag(values.get(name), name) for name in ("cookies", "picture"))
         if cookies and policy != "wildcard":
             raise SigningRefused(400, "signed cookies use the wildcard policy: pass policy=wildcard")
         return cls(policy, ttl_seconds, not_before, ip_range, cookies, picture)  # type: ignore[arg-type]
+
+
+def _flag(value: Any, name: str) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in _TRUE | _FALSE:
+        return value.lower() in _TRUE
+    raise SigningRefused(400, f"{name} must be true or false")
 
 
 def _viewer(viewer: Viewer | str | None) -> Viewer:
@@ -124,8 +142,15 @@ def signed_gallery(
     options: SigningOptions | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """URLs for many assets in one call; each asset succeeds or carries its own 4xx."""
-    ids = list(dict.fromkeys(asset_ids))
+    """URLs for many assets in one call; each asset succeeds or carries its own 4xx.
+
+    ``asset_ids`` comes from a JSON body: anything but strings of at most `MAX_ID_LENGTH`
+    characters refuses the whole batch (400).
+    """
+    listed = None if isinstance(asset_ids, str | bytes) else list(asset_ids)
+    if listed is None or not all(isinstance(i, str) and len(i) <= MAX_ID_LENGTH for i in listed):
+        raise SigningRefused(400, f"asset_ids must list asset ids: strings of at most {MAX_ID_LENGTH} characters")
+    ids = list(dict.fromkeys(listed))
     if not ids or len(ids) > MAX_BATCH:
         raise SigningRefused(400, f"asset_ids must list 1 to {MAX_BATCH} ids")
     now = now or utc_now()

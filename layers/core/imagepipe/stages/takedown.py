@@ -1,12 +1,20 @@
 """takedown: withdraw a published (or pending) asset from delivery, and record who, why and when.
 
-Order matters. The ``taken_down`` fact goes first: once applied, sign-url answers 410 and
-a late derivatives job publishes nothing. Then every object under the asset's prefixes
-in the variants bucket is deleted (listed, not taken from the publication record, so a
-half-finished or late derivation is caught too), CloudFront is told to invalidate
-``/public/{id}/*`` and ``/private/{id}/*``, and the original is tagged ``quarantine``
-(the originals bucket policy denies reading tagged originals). Every step is safe to
-repeat, so running a takedown again finishes one that was interrupted.
+Order matters, and withdrawal wins every race with a publishing stage (see `stages.gate`):
+
+1. the ``taken_down`` fact is applied to the provenance table *synchronously* (the same
+   conditional transaction the provenance function applies), before anything is deleted:
+   from then on sign-url answers 410, the transform refuses, and a publishing stage that
+   reads the record after its last write removes what it wrote;
+2. every object under the asset's prefixes in the variants bucket is deleted (listed, not
+   taken from the publication record, so a half-finished or late derivation is caught too),
+   and its public source;
+3. CloudFront invalidates ``/public/{id}/*``, ``/private/{id}/*`` and ``/t/{id}*``;
+4. the original is tagged ``quarantine`` (the originals bucket policy denies reading it).
+
+The same transaction puts the image's perceptual hash (recorded at moderation) on the
+takedown blocklist, so the same picture uploaded again is refused by moderation. Every step
+is safe to repeat, so running a takedown again finishes one that was interrupted.
 """
 
 from __future__ import annotations
@@ -17,19 +25,19 @@ from typing import Any
 
 from ..adapters.cdn import Cdn
 from ..adapters.provenance_store import ProvenanceStore
-from ..adapters.queues import Publisher
 from ..adapters.storage import ObjectStore
+from ..errors import RejectedInputError
 from ..ids import is_asset_id
-from ..keys import VISIBILITY_PREFIXES, asset_prefix
+from ..keys import VISIBILITY_PREFIXES, asset_prefix, public_source_key
 from ..models import ProvenanceEvent, utc_now
 
 ACTOR = "takedown"
 QUARANTINE_TAG = "quarantine"
-WITHDRAWN_STATUSES = frozenset({"taken_down", "rejected"})
 MAX_REASON = 500
+MAX_FINGERPRINT_BYTES = 60 * 1024 * 1024  # an original too large to hash is still taken down
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
 class ActionRefused(Exception):
     """A staff action that cannot be done: ``status`` is the HTTP status to answer with."""
 
@@ -37,11 +45,8 @@ class ActionRefused(Exception):
     message: str
     current: dict[str, Any] | None = None
 
-
-def is_withdrawn(store: ProvenanceStore, asset_id: str) -> bool:
-    """True when the asset must not be (re)published: taken down or rejected."""
-    asset = store.asset(asset_id)
-    return asset is not None and asset.get("status") in WITHDRAWN_STATUSES
+    def __str__(self) -> str:  # what X-Ray and tracebacks record: not ``current``, whose notes are free text
+        return f"{self.status}: {self.message}"
 
 
 def cdn_paths(asset_id: str) -> list[str]:
@@ -72,6 +77,23 @@ def clean_text(value: Any, what: str, *, required: bool) -> str | None:
     return text
 
 
+def fingerprint(asset: dict[str, Any], objects: ObjectStore, originals_bucket: str) -> str | None:
+    """The asset's perceptual hash (16 hex digits): as moderation recorded it, else computed now."""
+    recorded = (asset.get("moderation") or {}).get("phash")
+    if isinstance(recorded, str) and len(recorded) == 16:
+        return recorded
+    if not asset.get("original_key"):
+        return None
+    from ..imaging.probe import decode  # numpy and Pillow: only for assets moderated before hashes were recorded
+    from ..moderation.phash import phash, to_hex
+
+    try:
+        original = objects.get(originals_bucket, asset["original_key"], max_bytes=MAX_FINGERPRINT_BYTES)
+        return to_hex(phash(decode(original.data, max_pixels=100_000_000)))
+    except RejectedInputError:
+        return None
+
+
 def take_down(
     asset_id: str,
     *,
@@ -79,7 +101,6 @@ def take_down(
     by: str,
     store: ProvenanceStore,
     objects: ObjectStore,
-    publisher: Publisher,
     cdn: Cdn,
     variants_bucket: str,
     originals_bucket: str,
@@ -104,12 +125,14 @@ def take_down(
         raise ActionRefused(409, "the asset was rejected: nothing of it was published", {"status": status})
     at = now or utc_now()
     already = status == "taken_down"
+    phash = None
     if already:
         record = asset.get("takedown", {})
         by, text, at_text = record.get("by", by), asset.get("reason") or text, record.get("at", at.isoformat())
     else:
         at_text = at.isoformat()
-        publisher.record(
+        phash = fingerprint(asset, objects, originals_bucket)
+        outcome = store.apply(
             ProvenanceEvent(
                 event_id=f"{asset_id}:taken_down",
                 asset_id=asset_id,
@@ -118,10 +141,15 @@ def take_down(
                 at=at,
                 status="taken_down",
                 reason=text,
-                data={"by": by, "previous_status": status, "paths": cdn_paths(asset_id)},
+                data={"by": by, "previous_status": status, "paths": cdn_paths(asset_id), "phash": phash},
             )
         )
+        if outcome == "out_of_order":  # rejected (or taken down) between our read and the write
+            current = store.asset(asset_id) or {}
+            if current.get("status") != "taken_down":
+                raise ActionRefused(409, "the asset was rejected meanwhile", {"status": current.get("status")})
     deleted = withdraw(objects, variants_bucket, asset_id)
+    objects.delete(originals_bucket, public_source_key(asset_id))
     invalidation = cdn.invalidate(cdn_paths(asset_id), caller_reference=f"takedown-{asset_id}-{utc_now().isoformat()}")
     if asset.get("original_key"):
         objects.tag(originals_bucket, asset["original_key"], {QUARANTINE_TAG: "taken_down"})
@@ -135,4 +163,5 @@ def take_down(
         "at": at_text,
         "deleted": deleted,
         "invalidation": invalidation,
+        "blocklisted_phash": phash,
     }
