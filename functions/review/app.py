@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from imagepipe import wiring
 from imagepipe.adapters.aws import client
 from imagepipe.config import settings
+from imagepipe.function_urls import refusal_response
 from imagepipe.staff import ReviewerRoles
 from imagepipe.stages import review, takedown
 
@@ -168,9 +169,7 @@ def malformed(_: json.JSONDecodeError) -> Response:
 
 @app.exception_handler(takedown.ActionRefused)
 def refused(error: takedown.ActionRefused) -> Response:
-    metrics.add_metric(name=f"StaffActionRefused_{error.status}", unit=MetricUnit.Count, value=1)
-    body = {"message": error.message} | ({"current": error.current} if error.current else {})
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body=body)
+    return refusal_response(error, metrics=metrics, metric="StaffActionRefused")
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
+from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagepipe import wiring
 from imagepipe.config import settings
 from imagepipe.delivery.access import Viewer
+from imagepipe.function_urls import refusal_response
 from imagepipe.stages.sign import SigningOptions, SigningRefused, signed_gallery, signed_variant_urls
 
 logger = Logger()
@@ -66,8 +67,7 @@ def batch_urls() -> dict[str, Any]:
 
 @app.exception_handler(SigningRefused)
 def refused(error: SigningRefused) -> Response:
-    metrics.add_metric(name=f"SigningRefused_{error.status}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body={"message": error.message})
+    return refusal_response(error, metrics=metrics, metric="SigningRefused")
 
 
 @logger.inject_lambda_context(log_event=False)

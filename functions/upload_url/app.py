@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from imagepipe import wiring
 from imagepipe.config import settings
+from imagepipe.function_urls import refusal_response
 from imagepipe.stages.upload_url import UploadRefused, UploadRequest, issue_upload
 
 logger = Logger()
@@ -54,8 +55,7 @@ def new_upload() -> Response:
 
 @app.exception_handler(UploadRefused)
 def refused(error: UploadRefused) -> Response:
-    metrics.add_metric(name=f"UploadRefused_{error.status}", unit=MetricUnit.Count, value=1)
-    return Response(status_code=error.status, content_type=content_types.APPLICATION_JSON, body={"message": error.message})
+    return refusal_response(error, metrics=metrics, metric="UploadRefused")
 
 
 @logger.inject_lambda_context(log_event=False)

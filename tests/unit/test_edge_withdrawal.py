@@ -68,3 +68,24 @@ def test_the_s3_origin_refuses_held_objects_as_the_bucket_policy_does(tag, statu
             ObjectStore(s3).release("variants-bucket", [PATH.lstrip("/")])
         origin = S3Origin(s3, "variants-bucket", denied_tags={HOLD_TAG: frozenset({HOLD_VALUE})})
         assert origin.fetch(PATH, {}).status == status
+
+
+def test_the_edge_sees_every_invalidation_not_only_the_first_page():
+    """GIVEN more invalidations than CloudFront lists on one page (100) THEN `Cdn.invalidations`
+    returns them all: an edge that missed the newest would keep serving what a takedown invalidated."""
+    from imagepipe.adapters.cdn import Cdn
+
+    with mock_aws():
+        cloudfront = boto3.client("cloudfront", region_name="us-east-1")
+        distribution = cloudfront.create_distribution(DistributionConfig={
+            "CallerReference": "edge-test", "Comment": "", "Enabled": True,
+            "Origins": {"Quantity": 1, "Items": [{"Id": "o", "DomainName": "variants-bucket.s3.amazonaws.com",
+                                                  "S3OriginConfig": {"OriginAccessIdentity": ""}}]},
+            "DefaultCacheBehavior": {"TargetOriginId": "o", "ViewerProtocolPolicy": "https-only", "MinTTL": 0,
+                                     "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
+                                     "TrustedSigners": {"Enabled": False, "Quantity": 0}},
+        })["Distribution"]["Id"]
+        cdn = Cdn(cloudfront, distribution)
+        made = {cdn.invalidate([f"/public/{i}/*"], caller_reference=f"takedown-{i}")["id"] for i in range(130)}
+        assert {i["id"] for i in cdn.invalidations()} == made
+        assert cdn.invalidations(known=made) == []

@@ -11,6 +11,9 @@ Two families matter to the handlers:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 
 class ImagepipeError(Exception):
     """Base class of the errors raised by imagepipe."""
@@ -43,3 +46,19 @@ class ModerationError(ImagepipeError):
 
 class ConfigurationError(ImagepipeError):
     """A required setting is missing or invalid."""
+
+
+@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
+class RequestRefused(ImagepipeError):
+    """A request a Function URL answers with a clear 4xx: ``status`` and a message that leaks
+    nothing private; ``current`` optionally tells an insider the state that made it refuse."""
+
+    status: int
+    message: str
+    current: dict[str, Any] | None = None
+
+    def __str__(self) -> str:  # what X-Ray and tracebacks record: never ``current`` (free text)
+        return f"{self.status}: {self.message}"
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message} | ({"current": self.current} if self.current else {})

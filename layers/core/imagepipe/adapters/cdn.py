@@ -27,13 +27,17 @@ class Cdn:
         return {"id": invalidation["Id"], "status": invalidation["Status"], "paths": list(paths)}
 
     def invalidations(self, known: Container[str] = ()) -> list[dict[str, Any]]:
-        """Every invalidation of the distribution but those ``known`` (by id), with its paths (newest first)."""
-        summaries = self._cloudfront.list_invalidations(DistributionId=self.distribution_id)
+        """Every invalidation of the distribution but those ``known`` (by id), with its paths.
+
+        All pages: CloudFront lists 100 a page, and an edge that missed the newest would keep
+        serving what a takedown invalidated.
+        """
         found = []
-        for item in summaries.get("InvalidationList", {}).get("Items", []):
-            if item["Id"] in known:
-                continue
-            detail = self._cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=item["Id"])
-            batch = detail["Invalidation"]["InvalidationBatch"]
-            found.append({"id": item["Id"], "status": item["Status"], "paths": batch["Paths"].get("Items", [])})
+        for page in self._cloudfront.get_paginator("list_invalidations").paginate(DistributionId=self.distribution_id):
+            for item in page.get("InvalidationList", {}).get("Items", []):
+                if item["Id"] in known:
+                    continue
+                detail = self._cloudfront.get_invalidation(DistributionId=self.distribution_id, Id=item["Id"])
+                batch = detail["Invalidation"]["InvalidationBatch"]
+                found.append({"id": item["Id"], "status": item["Status"], "paths": batch["Paths"].get("Items", [])})
         return found

@@ -288,8 +288,7 @@ class LocalEdge:
                 self.stats.hits += 1
             age = int(self._clock() - cached.stored_at)
             return self._respond(behaviour, cached.response, "Hit", age=age)
-        self._apply_invalidations()
-        with self._lock:
+        with self._lock:  # invalidations not yet seen count as made during the fetch: safe, never stale
             seen_before = len(self._invalidated)
         response, origin_id = self._fetch(behaviour, path, headers)
         self._apply_invalidations()

@@ -7,9 +7,12 @@ import json
 import logging
 import os
 import socket
+import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from moto.server import ThreadedMotoServer
 
@@ -17,6 +20,31 @@ from .root import find_root  # noqa: F401 - re-exported: the commands find the p
 from .stack import LocalStack
 
 STATE_FILE = Path(".imagepipe") / "local.json"
+
+
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def serialise_dynamodb() -> None:
+    """Make moto's DynamoDB apply one request at a time, as DynamoDB's own isolation would.
+
+    moto server answers requests on many threads and applies a TransactWriteItems item by item
+    without a lock: two concurrent transactions on one item can both pass their conditions and
+    both write (seen: a takedown and a late 'published' fact, both applied, the later winning).
+    DynamoDB serialises them. Safe to call more than once.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    if getattr(DynamoHandler.call_action, "imagepipe_serialised", False):
+        return
+    unlocked = DynamoHandler.call_action
+
+    def call_action(self: Any) -> Any:
+        with _DYNAMODB_LOCK:
+            return unlocked(self)
+
+    call_action.imagepipe_serialised = True  # type: ignore[attr-defined]
+    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
 
 
 class EmbeddedAws:
@@ -27,6 +55,7 @@ class EmbeddedAws:
         self.endpoint_url = ""
 
     def start(self) -> str:
+        serialise_dynamodb()
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         self._server.start()
         host, port = self._server.get_host_and_port()
@@ -98,3 +127,16 @@ def stack(root: Path, *, reuse_running: bool = True) -> Iterator[tuple[LocalStac
         yield LocalStack(root, endpoint_url=endpoint).deploy(), True
     finally:
         aws.stop()
+
+
+def serve(argv: list[str] | None = None) -> None:
+    """``python -m imagepipe.local.embedded [moto server options]``: moto server in a process of its
+    own (no GIL shared with the functions), with DynamoDB serialised as in `EmbeddedAws`."""
+    from moto.server import main
+
+    serialise_dynamodb()
+    main(argv)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

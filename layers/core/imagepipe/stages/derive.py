@@ -212,7 +212,7 @@ def publish_variants(
         withdraw(store, variants_bucket, job.asset_id)  # a takedown came meanwhile: it must win
         if source_key:
             store.delete(originals_bucket, source_key)
-        return StageResult(job.asset_id, "skipped", "taken_down")
+        return StageResult(job.asset_id, "skipped", "withdrawn_while_publishing")
     publisher.record(
         ProvenanceEvent(
             event_id=f"{job.asset_id}:published",

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any, Literal
 
+from ..errors import RequestRefused
 from ..delivery.access import Viewer, refusal
 from ..delivery.responsive import picture as responsive_picture
 from ..ids import is_asset_id
@@ -38,12 +39,8 @@ _TRUE = frozenset({"1", "true", "yes"})
 _FALSE = frozenset({"", "0", "false", "no"})
 
 
-@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
-class SigningRefused(Exception):
-    """The caller gets a clear 4xx: ``status`` and a message that leaks nothing private."""
-
-    status: int
-    message: str
+class SigningRefused(RequestRefused):
+    """sign-url refuses: 400 for a malformed request, 404/409/410 as `delivery.access` decides."""
 
 
 @dataclass(frozen=True)

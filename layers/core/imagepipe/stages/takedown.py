@@ -19,14 +19,13 @@ is safe to repeat, so running a takedown again finishes one that was interrupted
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from ..adapters.cdn import Cdn
 from ..adapters.provenance_store import ProvenanceStore
 from ..adapters.storage import ObjectStore
-from ..errors import RejectedInputError
+from ..errors import RejectedInputError, RequestRefused
 from ..ids import is_asset_id
 from ..keys import VISIBILITY_PREFIXES, asset_prefix, public_source_key
 from ..models import ProvenanceEvent, utc_now
@@ -37,16 +36,8 @@ MAX_REASON = 500
 MAX_FINGERPRINT_BYTES = 60 * 1024 * 1024  # an original too large to hash is still taken down
 
 
-@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
-class ActionRefused(Exception):
-    """A staff action that cannot be done: ``status`` is the HTTP status to answer with."""
-
-    status: int
-    message: str
-    current: dict[str, Any] | None = None
-
-    def __str__(self) -> str:  # what X-Ray and tracebacks record: not ``current``, whose notes are free text
-        return f"{self.status}: {self.message}"
+class ActionRefused(RequestRefused):
+    """A staff action that cannot be done (400, 403, 404, 409)."""
 
 
 def cdn_paths(asset_id: str) -> list[str]:

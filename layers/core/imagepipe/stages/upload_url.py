@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..errors import RequestRefused
 from ..adapters.storage import ObjectStore
 from ..adapters.upload_tickets import UploadTickets
 from ..keys import upload_key
@@ -33,12 +34,8 @@ _REQUESTER = re.compile(REQUESTER_PATTERN)
 _LABEL = re.compile(r"^[\w .:/@+-]{1,128}$")
 
 
-@dataclass(eq=False)  # not frozen: X-Ray marks the exceptions it records (exception._recorded = True)
-class UploadRefused(Exception):
-    """The caller gets a clear 4xx: ``status`` and a message."""
-
-    status: int
-    message: str
+class UploadRefused(RequestRefused):
+    """upload-url refuses a ticket request (400, 413, 415)."""
 
 
 @dataclass(frozen=True)
