@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
 from urllib.parse import urlencode
 
 from botocore.exceptions import ClientError
@@ -123,9 +122,6 @@ class ObjectStore:
                     raise
                 gone.append(key)
         return gone
-
-    def is_held(self, bucket: str, key: str) -> bool:
-        return self.tags(bucket, key).get(HOLD_TAG) == HOLD_VALUE
 
     def keys(self, bucket: str, prefix: str) -> list[str]:
         """Every key under ``prefix`` (all pages)."""
