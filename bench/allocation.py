@@ -39,7 +39,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imagepipe.imaging import decode, digital_source_type_xmp, engine
+from imagepipe.imaging.probe import decode
+
+from imagepipe.imaging.xmp import digital_source_type_xmp
+
+from imagepipe.imaging import engine
 from imagepipe.imaging.quality import Ssimulacra2Reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

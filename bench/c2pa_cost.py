@@ -23,7 +23,7 @@ import sys
 import time
 
 from imagepipe.imaging.engine import EngineSettings, derive
-from imagepipe.imaging.generator import render_png
+from imagepipe_tools.procedural import render_png
 from imagepipe.provenance.c2pa_signing import ContentCredentials, GenerationClaim, placement
 from imagepipe.provenance.certificates import generate_chain
 

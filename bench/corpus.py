@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imagepipe.imaging import render_png
+from imagepipe_tools.procedural import render_png
 
 PHOTOS: dict[str, tuple[str, tuple[int, int]]] = {
     # name: (scikit-image loader, size as stored)

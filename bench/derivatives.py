@@ -9,7 +9,7 @@
 Engines, each a separate process that reads the originals and produces every variant of
 every set (the ladder 320/640/960/1280/1920 capped at the source width, x AVIF, WebP, JPEG):
 
-* ``imagepipe``: ``python -m imagepipe.derive_cli --content-credentials`` (what ``imagepipe
+* ``imagepipe``: ``python -m imagepipe_tools.derive_cli --content-credentials`` (what ``imagepipe
   derive`` runs), the pipeline's engine and settings, each variant signed as served (C2PA
   manifest embedded, or a sidecar referenced by URL for small public variants): its time
   and bytes include provenance, as the pipeline publishes it.
@@ -50,7 +50,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from imagepipe.imaging import DEFAULT_WIDTHS, decode, digital_source_type_xmp
+from imagepipe.imaging.engine import DEFAULT_WIDTHS
+
+from imagepipe.imaging.probe import decode
+
+from imagepipe.imaging.xmp import digital_source_type_xmp
 from imagepipe.imaging.quality import Ssimulacra2Reference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -135,7 +139,7 @@ def run_engine(engine: str, paths: list[Path], out: Path, *,
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     if engine == "imagepipe":
-        cmd = [sys.executable, "-m", "imagepipe.derive_cli", *map(str, paths),
+        cmd = [sys.executable, "-m", "imagepipe_tools.derive_cli", *map(str, paths),
                "--out", str(out), "--json",
                "--widths", *map(str, widths), "--formats", *formats,
                # as served: every variant carries its C2PA Content Credentials (BENCH_NO_C2PA=1: without)

@@ -41,7 +41,9 @@ import numpy as np
 import pyjpegli
 from PIL import Image
 
-from imagepipe.imaging import decode, digital_source_type_xmp
+from imagepipe.imaging.probe import decode
+
+from imagepipe.imaging.xmp import digital_source_type_xmp
 from imagepipe.imaging import engine
 from imagepipe.imaging.quality import Ssimulacra2Reference
 

@@ -20,7 +20,9 @@ from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from imagepipe.imaging import digital_source_type_xmp, plan_widths
+from imagepipe.imaging.xmp import digital_source_type_xmp
+
+from imagepipe.imaging.engine import plan_widths
 
 FORMATS = {"avif": ("AVIF", "avif"), "webp": ("WEBP", "webp"), "jpeg": ("JPEG", "jpg")}
 

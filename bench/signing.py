@@ -132,9 +132,9 @@ def handler_rates(seconds: float) -> dict[str, float]:
 
     os.environ.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing")
     os.environ.pop("AWS_ENDPOINT_URL", None)
-    from imagepipe.local.delivery import sign_asset
-    from imagepipe.local.runtime import LocalRuntime
-    from imagepipe.local.stack import LocalStack
+    from imagepipe_tools.local.delivery import sign_asset
+    from imagepipe_tools.local.runtime import LocalRuntime
+    from imagepipe_tools.local.stack import LocalStack
     from imagepipe.models import ProvenanceEvent
 
     with mock_aws(), open(os.devnull, "w") as log:

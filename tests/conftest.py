@@ -17,6 +17,9 @@ os.environ.pop("AWS_ENDPOINT_URL", None)  # unit and integration tests never lea
 from moto import mock_aws  # noqa: E402 - after the environment is safe
 
 from imagepipe import wiring  # noqa: E402
+from imagepipe_tools import local_model  # noqa: E402
+
+local_model.install()  # the tests, like the embedded stack, may name the offline model
 
 ROOT = Path(__file__).resolve().parents[1]
 # Powertools loggers keep the stream they were created with: give them one that stays open.
@@ -50,7 +53,7 @@ def c2pa_chain():
 @pytest.fixture
 def stack(aws: None, c2pa_chain):
     """The template's buckets, queues, tables, secrets and keys, created in in-process moto."""
-    from imagepipe.local.stack import LocalStack
+    from imagepipe_tools.local.stack import LocalStack
 
     return LocalStack(ROOT, endpoint_url=None, c2pa_chain=c2pa_chain).deploy()
 
@@ -58,7 +61,7 @@ def stack(aws: None, c2pa_chain):
 @pytest.fixture
 def runtime(stack):
     """The real handlers, invoked as Lambda's SQS event source mappings would."""
-    from imagepipe.local.runtime import LocalRuntime
+    from imagepipe_tools.local.runtime import LocalRuntime
 
     return LocalRuntime(stack, log=FUNCTION_LOG)
 

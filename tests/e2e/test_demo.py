@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from imagepipe import wiring
-from imagepipe.local import demo
-from imagepipe.local.embedded import EmbeddedAws, use_endpoint
-from imagepipe.local.runtime import LocalRuntime
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local import demo
+from imagepipe_tools.local.embedded import EmbeddedAws, use_endpoint
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_every_published_variant_is_c2pa_trusted_and_a_flipped_byte_reads_invali
     """THEN every variant the demo published validates C2PA Trusted against the local root, as the
     file on disk (with its sidecar beside it when the manifest is remote); the demo's own check
     found a copy with one flipped byte Invalid; each public asset's provenance token verifies."""
-    from imagepipe.local.provenance import check_passed
+    from imagepipe_tools.local.provenance import check_passed
     from imagepipe.provenance.c2pa_signing import validate
 
     summary, site, stack = demo_run
@@ -147,8 +147,8 @@ def test_imagepipe_provenance_traces_a_demo_variant_to_its_generation_record(dem
     provenance FILE --json` runs THEN it finds the variant by content hash and prints the chain to
     the generation record (model, prompt, seed, requester), the moderation decision, no takedown,
     and the file's C2PA state Trusted; the text form says the same."""
-    from imagepipe import cli
-    from imagepipe.local.embedded import recorded
+    from imagepipe_tools import cli
+    from imagepipe_tools.local.embedded import recorded
 
     summary, site, stack = demo_run
     asset = by_label(summary)["public landscape"]
@@ -176,7 +176,7 @@ def test_a_taken_down_variant_still_traces_to_its_takedown(demo_run):
     """GIVEN the asset the demo took down WHEN one of its (withdrawn) variants is traced by hash
     THEN the chain ends in the takedown record: who took it down."""
     from imagepipe.adapters.provenance_store import ProvenanceStore
-    from imagepipe.provenance.trace import trace_hash
+    from imagepipe_tools.trace import trace_hash
 
     summary, _, stack = demo_run
     taken = next(a for a in summary["assets"] if a["status"] == "taken_down")

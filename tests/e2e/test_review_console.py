@@ -35,9 +35,9 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (re
 @pytest.fixture
 def loopback_stack():
     """template.yaml on moto server at 127.0.0.1, with pollers available; the environment restored after."""
-    from imagepipe.local.embedded import EmbeddedAws, use_endpoint
-    from imagepipe.local.runtime import LocalRuntime
-    from imagepipe.local.stack import LocalStack
+    from imagepipe_tools.local.embedded import EmbeddedAws, use_endpoint
+    from imagepipe_tools.local.runtime import LocalRuntime
+    from imagepipe_tools.local.stack import LocalStack
 
     saved = dict(os.environ)
     wiring.reset()
@@ -87,7 +87,7 @@ def test_a_reviewer_approves_and_rejects_in_the_console(loopback_stack, browser,
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from imagepipe.review_console.server import ReviewConsoleServer, staff_principal
+    from imagepipe_tools.review_console.server import ReviewConsoleServer, staff_principal
 
     stack, runtime = loopback_stack
     queue = stack.function("generate").triggers[0].queue_url
@@ -160,7 +160,7 @@ def test_a_page_on_another_site_cannot_approve_through_the_console(loopback_stac
     from selenium.webdriver.support.ui import WebDriverWait
 
     from imagepipe.models import ProvenanceEvent
-    from imagepipe.review_console.server import ReviewConsoleServer
+    from imagepipe_tools.review_console.server import ReviewConsoleServer
 
     stack, runtime = loopback_stack
     asset_id = "0190a4b2-0000-8000-8000-00000000e001"

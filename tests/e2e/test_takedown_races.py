@@ -41,10 +41,10 @@ from imagepipe.config import Settings
 from imagepipe.delivery.negotiation import WIDTH_STEPS
 from imagepipe.ids import derived_asset_id
 from imagepipe.keys import VISIBILITY_PREFIXES, asset_prefix, public_source_key
-from imagepipe.local.edge import edge_for
-from imagepipe.local.embedded import use_endpoint
-from imagepipe.local.runtime import LocalRuntime
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local.edge import edge_for
+from imagepipe_tools.local.embedded import use_endpoint
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 from imagepipe.models import DerivativesJob, ProvenanceEvent
 from imagepipe.provenance.c2pa_signing import ContentCredentials
 from imagepipe.provenance.certificates import SigningChain
@@ -73,12 +73,12 @@ class ApplyNow:
 
 @contextlib.contextmanager
 def moto_server_process() -> Iterator[str]:
-    """The embedded AWS in a process of its own on loopback (`imagepipe.local.embedded.serve`):
+    """The embedded AWS in a process of its own on loopback (`imagepipe_tools.local.embedded.serve`):
     in-process, moto's request handling and the functions' work would share one interpreter."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "imagepipe.local.embedded", "-H", "127.0.0.1", "-p", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "imagepipe_tools.local.embedded", "-H", "127.0.0.1", "-p", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

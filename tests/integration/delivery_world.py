@@ -20,12 +20,12 @@ from moto import mock_aws
 
 from imagepipe import wiring
 from imagepipe.adapters.provenance_store import ProvenanceStore
-from imagepipe.delivery.edge import LocalEdge
+from imagepipe_tools.cloudfront.edge import LocalEdge
 from imagepipe.ids import derived_asset_id
-from imagepipe.local.delivery import sign_asset
-from imagepipe.local.edge import edge_for
-from imagepipe.local.runtime import LocalRuntime
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local.delivery import sign_asset
+from imagepipe_tools.local.edge import edge_for
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 from imagepipe.models import GenerationRequest
 
 CHROME_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"

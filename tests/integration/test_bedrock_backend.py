@@ -16,15 +16,10 @@ from botocore.stub import Stubber
 from PIL import Image
 
 from imagepipe.errors import PromptRejectedError, RejectedInputError, TransientError
-from imagepipe.generation import (
-    NOVA_CANVAS,
-    SUPPORTED_BEDROCK_MODELS,
-    TITAN_IMAGE_V2,
-    BedrockImageModel,
-    GenerationSpec,
-    LocalImageModel,
-    model_for,
-)
+from imagepipe.generation.bedrock import NOVA_CANVAS, SUPPORTED_BEDROCK_MODELS, TITAN_IMAGE_V2, BedrockImageModel
+from imagepipe.generation.base import GenerationSpec
+from imagepipe_tools.local_model import LocalImageModel
+from imagepipe.generation.registry import model_for
 
 
 class JsonBody:

@@ -8,7 +8,7 @@ import boto3
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from imagepipe.generation.base import GenerationSpec
-from imagepipe.generation.local import LocalImageModel
+from imagepipe_tools.local_model import LocalImageModel
 from imagepipe.provenance.c2pa_signing import ContentCredentials, GenerationClaim, kms_signer
 from imagepipe.provenance.certificates import generate_chain
 from imagepipe.provenance.token import TokenSigner, provenance_claims, verify_token

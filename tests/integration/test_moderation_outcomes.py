@@ -14,9 +14,9 @@ from PIL import Image
 
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.errors import ModerationError
-from imagepipe.imaging.generator import render
-from imagepipe.local import uploads
-from imagepipe.moderation import DEFAULT_POLICY, FacePolicy, ModerationPolicy, Region
+from imagepipe_tools.procedural import render
+from imagepipe_tools.local import uploads
+from imagepipe.moderation.policy import DEFAULT_POLICY, FacePolicy, ModerationPolicy, Region
 from imagepipe.moderation.config import build_backend, policy_from_document
 from imagepipe.moderation.faces import HaarFaces, RekognitionFaces, blur_regions
 from imagepipe.moderation.phash import phash, to_hex

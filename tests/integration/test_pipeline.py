@@ -11,10 +11,10 @@ from PIL import Image
 
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.ids import derived_asset_id
-from imagepipe.imaging.generator import render
-from imagepipe.local import uploads
-from imagepipe.local.demo import function_url_event
-from imagepipe.local.runtime import sqs_record
+from imagepipe_tools.procedural import render
+from imagepipe_tools.local import uploads
+from imagepipe_tools.local.demo import function_url_event
+from imagepipe_tools.local.runtime import sqs_record
 from imagepipe.models import GenerationRequest
 from imagepipe.signed_urls import verify
 
@@ -120,7 +120,7 @@ def test_private_asset_gets_signed_urls_only_for_its_requester(stack, runtime):
 def test_prompt_policy_rejects_before_any_model_call(stack, runtime, monkeypatch):
     """GIVEN a prompt with a blocked term THEN the asset is recorded rejected with its reason,
     no model is called, no original is stored and nothing is derived."""
-    from imagepipe.generation.local import LocalImageModel
+    from imagepipe_tools.local_model import LocalImageModel
 
     monkeypatch.setattr(LocalImageModel, "generate", lambda *a, **k: pytest.fail("model called"))
     (asset_id,) = submit(stack, request(prompt="a n.u.d.e figure", client_request_id="bad-1"))
@@ -233,7 +233,7 @@ def test_uploads_are_validated_each_bad_file_rejected_with_its_reason(stack, run
 def test_a_redelivered_request_makes_one_asset_and_one_model_call(stack, runtime, monkeypatch):
     """GIVEN the same request delivered twice (SQS is at-least-once) THEN the model runs once,
     one original exists and provenance records a single creation."""
-    from imagepipe.generation.local import LocalImageModel
+    from imagepipe_tools.local_model import LocalImageModel
 
     calls = []
     real = LocalImageModel.generate
@@ -280,8 +280,8 @@ def test_s3_test_events_and_foreign_keys_publish_nothing(stack, runtime):
 def test_a_requester_over_quota_is_refused_without_a_model_call(stack, monkeypatch):
     """GIVEN a quota of 2 generations per hour WHEN a requester sends 3 THEN two are generated
     and the third is recorded as rejected (quota_exceeded) without calling the model."""
-    from imagepipe.generation.local import LocalImageModel
-    from imagepipe.local.runtime import LocalRuntime
+    from imagepipe_tools.local_model import LocalImageModel
+    from imagepipe_tools.local.runtime import LocalRuntime
 
     from tests.conftest import FUNCTION_LOG
 
@@ -301,7 +301,7 @@ def test_a_retry_after_the_original_was_stored_calls_no_model(stack, runtime, mo
     """GIVEN an original already stored WHEN the same request comes back after its idempotency
     record is gone (expired, or lost in a crash) THEN the model is not called again and the
     recorded hash still matches the stored bytes."""
-    from imagepipe.generation.local import LocalImageModel
+    from imagepipe_tools.local_model import LocalImageModel
 
     (asset_id,) = submit(stack, request(client_request_id="again"))
     assert runtime.drain(timeout=120)

@@ -14,7 +14,9 @@ from botocore.stub import Stubber
 from PIL import Image
 
 from imagepipe.errors import ModerationError
-from imagepipe.moderation import DEFAULT_POLICY, Label, RekognitionModeration, rekognition
+from imagepipe.moderation.policy import DEFAULT_POLICY, Label
+from imagepipe.moderation.rekognition import RekognitionModeration
+from imagepipe.moderation import rekognition
 
 FIVE_MB = 5 * 1024 * 1024
 

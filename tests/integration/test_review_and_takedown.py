@@ -9,9 +9,9 @@ import pytest
 
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.ids import derived_asset_id
-from imagepipe.local.demo import function_url_event
+from imagepipe_tools.local.demo import function_url_event
 from imagepipe.models import DerivativesJob, GenerationRequest
-from imagepipe.review_console.server import call, staff_principal
+from imagepipe_tools.review_console.server import call, staff_principal
 
 
 def env(stack, name: str) -> str:

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from imagepipe.models import ProvenanceEvent
-from imagepipe.review_console.server import LOOPBACK, TOKEN_HEADER, ReviewConsoleServer
+from imagepipe_tools.review_console.server import LOOPBACK, TOKEN_HEADER, ReviewConsoleServer
 
 ASSET = "0190a4b2-0000-8000-8000-00000000d001"
 EVIL = "http://evil.example"

@@ -10,9 +10,9 @@ import json
 
 import pytest
 
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local.stack import LocalStack
 from imagepipe.models import ProvenanceEvent
-from imagepipe.review_console.server import call, staff_event, staff_principal
+from imagepipe_tools.review_console.server import call, staff_event, staff_principal
 from tests.conftest import ROOT
 
 ASSET = "0190a4b2-0000-8000-8000-00000000c001"
@@ -76,7 +76,7 @@ def test_the_local_staff_identity_is_a_reviewer(stack, runtime):
 def test_an_empty_allowlist_admits_nobody(aws, c2pa_chain):
     """GIVEN a stack deployed with ReviewerRoleArns empty (the template's default) THEN even the
     local staff identity gets 403: the review API fails closed."""
-    from imagepipe.local.runtime import LocalRuntime
+    from imagepipe_tools.local.runtime import LocalRuntime
     from tests.conftest import FUNCTION_LOG
 
     stack = LocalStack(ROOT, endpoint_url=None, parameters={"ReviewerRoleArns": ""}, c2pa_chain=c2pa_chain).deploy()

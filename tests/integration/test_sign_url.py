@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from imagepipe.local.demo import function_url_event
+from imagepipe_tools.local.demo import function_url_event
 from imagepipe.models import ProvenanceEvent
 from tests.conftest import FUNCTION_LOG, ROOT
 from tests.integration.delivery_world import build_world
@@ -77,7 +77,7 @@ def test_private_urls_only_for_the_requester_or_a_reader_role(world, requester, 
 def test_everything_else_is_a_clear_4xx(world):
     """GIVEN ids that are malformed, unknown, not yet published or taken down THEN sign-url answers
     400, 404, 409 and 410 with a message, and never a URL."""
-    from imagepipe.local.delivery import sign_asset
+    from imagepipe_tools.local.delivery import sign_asset
 
     pending = synthetic_asset(world, "1", "created")
     gone = synthetic_asset(world, "2", "created", "taken_down")

@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 from imagepipe import wiring
-from imagepipe.local.demo import function_url_event
-from imagepipe.local.runtime import LocalRuntime
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local.demo import function_url_event
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 from imagepipe.models import ProvenanceEvent
 from tests.conftest import FUNCTION_LOG, ROOT
 

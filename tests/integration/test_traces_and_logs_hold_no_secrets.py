@@ -16,10 +16,10 @@ import pytest
 
 from imagepipe import wiring
 from imagepipe.adapters.quota import HourlyQuota
-from imagepipe.local.demo import function_url_event
-from imagepipe.local.runtime import sqs_record
+from imagepipe_tools.local.demo import function_url_event
+from imagepipe_tools.local.runtime import sqs_record
 from imagepipe.models import ProvenanceEvent
-from imagepipe.review_console.server import staff_event
+from imagepipe_tools.review_console.server import staff_event
 from tests.integration.traced import traced
 
 VIEWER = "viewer-7f3a@example.test"
@@ -177,7 +177,7 @@ def test_no_function_hands_its_events_responses_or_errors_to_the_tracer_or_the_l
     capture, each handler out of event logging, and the template's Globals make the tracer's
     opt-out the default for any new one."""
     from imagepipe import lambda_support
-    from imagepipe.local import template as cfn
+    from imagepipe_tools.local import template as cfn
     from tests.conftest import ROOT
 
     paths = [*sorted((ROOT / "functions").glob("*/app.py")), Path(lambda_support.__file__)]

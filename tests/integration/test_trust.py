@@ -14,12 +14,12 @@ import numpy as np
 from PIL import Image
 
 from imagepipe.adapters.storage import HOLD_TAG
-from imagepipe.local import uploads
-from imagepipe.local.demo import function_url_event
+from imagepipe_tools.local import uploads
+from imagepipe_tools.local.demo import function_url_event
 from imagepipe.models import DerivativesJob
 from imagepipe.provenance.c2pa_signing import validate
 from imagepipe.provenance.token import verify_token
-from imagepipe.review_console.server import call
+from imagepipe_tools.review_console.server import call
 from tests.integration.test_pipeline import env, provenance, request, submit, variant_objects
 
 ASTRONAUT = Path(__file__).resolve().parents[1] / "fixtures" / "astronaut.jpg"  # NASA, public domain

@@ -18,9 +18,9 @@ import uuid
 import pytest
 
 from imagepipe.ids import derived_asset_id
-from imagepipe.imaging.generator import render
-from imagepipe.local import uploads
-from imagepipe.local.demo import function_url_event
+from imagepipe_tools.procedural import render
+from imagepipe_tools.local import uploads
+from imagepipe_tools.local.demo import function_url_event
 
 
 def env(stack, name: str) -> str:

@@ -31,8 +31,8 @@ from aws_xray_sdk.core.lambda_launcher import LambdaContext as XRayLambdaContext
 from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
 from imagepipe import wiring
-from imagepipe.local.runtime import LocalContext
-from imagepipe.local.stack import LocalStack
+from imagepipe_tools.local.runtime import LocalContext
+from imagepipe_tools.local.stack import LocalStack
 
 TRACE_HEADER = "Root=1-65f0a1b2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"
 

@@ -11,8 +11,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from PIL import Image
 
 from imagepipe.imaging.engine import EngineSettings, derive
-from imagepipe.imaging.generator import render_png
-from imagepipe.local.provenance import tampered_copy
+from imagepipe_tools.procedural import render_png
+from imagepipe_tools.local.provenance import tampered_copy
 from imagepipe.models import DIGITAL_SOURCE_TYPE
 from imagepipe.provenance.c2pa_signing import (
     MAX_EMBEDDED_SHARE,

@@ -6,7 +6,7 @@ import pytest
 
 from imagepipe.config import Settings
 from imagepipe.errors import ConfigurationError
-from imagepipe.imaging import EngineSettings
+from imagepipe.imaging.engine import EngineSettings
 
 
 def test_unset_or_empty_ladder_variables_keep_todays_engine() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagepipe.delivery.distribution import CachePolicy, KeyConfig, from_template
-from imagepipe.local import template as cfn
+from imagepipe_tools.cloudfront.distribution import CachePolicy, KeyConfig, from_template
+from imagepipe_tools.local import template as cfn
 from tests.conftest import ROOT
 
 TEMPLATE = cfn.load(ROOT / "template.yaml")

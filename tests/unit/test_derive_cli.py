@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from imagepipe import cli, derive_cli
-from imagepipe.imaging import EngineSettings, derive, render
+from imagepipe_tools import cli, derive_cli
+from imagepipe.imaging.engine import EngineSettings, derive
+from imagepipe_tools.procedural import render
 from imagepipe.keys import parse_variant_key
 from imagepipe.models import Manifest
 

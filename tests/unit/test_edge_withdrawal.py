@@ -8,10 +8,10 @@ import pytest
 from moto import mock_aws
 
 from imagepipe.adapters.storage import HOLD_TAG, HOLD_VALUE, RELEASED_VALUE, ObjectStore
-from imagepipe.delivery.distribution import from_template
-from imagepipe.delivery.edge import LocalEdge, OriginResponse, S3Origin
+from imagepipe_tools.cloudfront.distribution import from_template
+from imagepipe_tools.cloudfront.edge import LocalEdge, OriginResponse, S3Origin
 from imagepipe.delivery.negotiation import normalize
-from imagepipe.local import template as cfn
+from imagepipe_tools.local import template as cfn
 from tests.conftest import ROOT
 
 TEMPLATE = cfn.load(ROOT / "template.yaml")

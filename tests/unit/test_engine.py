@@ -12,17 +12,10 @@ import pytest
 from PIL import ExifTags, Image
 
 from imagepipe.errors import ImageRejectedError
-from imagepipe.imaging import (
-    DEFAULT_FORMATS,
-    DEFAULT_WIDTHS,
-    OUTPUT_FORMATS,
-    DerivedSet,
-    EngineSettings,
-    decode,
-    derive,
-    plan_widths,
-    render,
-)
+from imagepipe.imaging.engine import DEFAULT_FORMATS, DEFAULT_WIDTHS, DerivedSet, EngineSettings, derive, plan_widths
+from imagepipe.imaging.formats import OUTPUT_FORMATS
+from imagepipe.imaging.probe import decode
+from imagepipe_tools.procedural import render
 from imagepipe.imaging.engine import QUALITY_RANGES, _run_within_budget
 from imagepipe.imaging.quality import Ssimulacra2Reference, ssimulacra2
 from imagepipe.models import DIGITAL_SOURCE_TYPE

@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from imagepipe.errors import RejectedInputError
-from imagepipe.generation import GeneratedImage, GenerationSpec, ImageModel, LocalImageModel
+from imagepipe.generation.base import GeneratedImage, GenerationSpec, ImageModel
+from imagepipe_tools.local_model import LocalImageModel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SPEC = GenerationSpec(

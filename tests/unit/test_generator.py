@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagepipe.imaging import render, render_png
-from imagepipe.imaging.generator import MAX_SIDE, MIN_SIDE
+from imagepipe_tools.procedural import render, render_png
+from imagepipe_tools.procedural import MAX_SIDE, MIN_SIDE
 from imagepipe.models import DIGITAL_SOURCE_TYPE
 
 

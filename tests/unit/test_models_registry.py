@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from imagepipe.errors import RejectedInputError
-from imagepipe.local import template as cfn
+from imagepipe_tools.local import template as cfn
 from imagepipe.provenance.models_registry import default_registry
 
 from tests.conftest import ROOT

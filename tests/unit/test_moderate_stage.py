@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from imagepipe.errors import ModerationError, RejectedInputError
-from imagepipe.moderation import DEFAULT_POLICY, Label
+from imagepipe.moderation.policy import DEFAULT_POLICY, Label
 from imagepipe.moderation.phash import phash, to_hex
 from imagepipe.stages.moderate import moderate
 

@@ -9,13 +9,7 @@ import pytest
 from PIL import Image
 
 from imagepipe.errors import ConfigurationError
-from imagepipe.moderation import (
-    DEFAULT_POLICY,
-    Label,
-    ModerationPolicy,
-    Thresholds,
-    flatten_to_rgb,
-)
+from imagepipe.moderation.policy import DEFAULT_POLICY, Label, ModerationPolicy, Thresholds, flatten_to_rgb
 
 POLICY = ModerationPolicy(
     default=Thresholds(review=0.5, reject=0.9),

@@ -67,3 +67,18 @@ def test_cloudfront_function_passes_the_shared_vectors_under_node():
     run = subprocess.run(["node", "--test", str(ROOT / "edge")], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert f"# pass {len(VECTORS['vectors']) + 2}" in run.stdout
+
+
+@pytest.mark.skipif(shutil.which("njs") is None, reason="njs is not installed (make test-deps installs it)")
+def test_cloudfront_function_passes_the_shared_vectors_under_njs():
+    """GIVEN edge/normalize.js as deployed WHEN njs (the engine the CloudFront Functions runtime is
+    built on, stricter than node) runs it through edge/normalize.njs.js, nothing transpiled or
+    polyfilled, against the same vectors THEN every vector is checked and passes."""
+    run = subprocess.run(
+        ["njs", str(ROOT / "edge" / "normalize.njs.js"), str(ROOT / "edge")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert f": checked {len(VECTORS['vectors'])} vectors, 0 failed" in run.stdout, run.stdout[-3000:]

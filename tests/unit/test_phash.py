@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from imagepipe.errors import ConfigurationError, ModerationError
-from imagepipe.imaging.generator import render
-from imagepipe.moderation import DEFAULT_POLICY
+from imagepipe_tools.procedural import render
+from imagepipe.moderation.policy import DEFAULT_POLICY
 from imagepipe.moderation.phash import Blocklist, PhashBlocklistModeration, distance, from_hex, phash, to_hex
 
 

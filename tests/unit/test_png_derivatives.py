@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from imagepipe import cli
-from imagepipe.imaging import DEFAULT_FORMATS, EngineSettings, decode, derive, render
+from imagepipe_tools import cli
+from imagepipe.imaging.engine import DEFAULT_FORMATS, EngineSettings, derive
+from imagepipe.imaging.probe import decode
+from imagepipe_tools.procedural import render
 from imagepipe.imaging.xmp import XMP_PNG_KEY
 from imagepipe.keys import parse_variant_key
 from imagepipe.models import DIGITAL_SOURCE_TYPE, Manifest

@@ -11,7 +11,8 @@ import pytest
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from imagepipe.errors import ImageRejectedError
-from imagepipe.imaging import UPLOAD_FORMATS, decode, inspect_image, normalize
+from imagepipe.imaging.formats import UPLOAD_FORMATS
+from imagepipe.imaging.probe import decode, inspect_image, normalize
 from imagepipe.imaging.probe import ImageInfo
 
 from tests.unit.imaging_fixtures import (

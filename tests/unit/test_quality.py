@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from imagepipe.imaging import render
+from imagepipe_tools.procedural import render
 from imagepipe.imaging.quality import Ssimulacra2Reference, ssim, ssimulacra2
 
 from tests.unit.imaging_fixtures import encode

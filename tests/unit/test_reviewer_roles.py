@@ -9,9 +9,9 @@ import pytest
 
 from imagepipe.config import Settings
 from imagepipe.errors import ConfigurationError
-from imagepipe.local import template as cfn
-from imagepipe.local.stack import samconfig_overrides
-from imagepipe.review_console.server import staff_principal, staff_role_arn
+from imagepipe_tools.local import template as cfn
+from imagepipe_tools.local.stack import samconfig_overrides
+from imagepipe_tools.review_console.server import staff_principal, staff_role_arn
 from imagepipe.staff import ReviewerRoles
 from tests.conftest import ROOT
 

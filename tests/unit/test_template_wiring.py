@@ -9,8 +9,8 @@ from typing import get_args
 import pytest
 
 from imagepipe.config import QUALITY_TARGET_RANGE, Settings
-from imagepipe.imaging import EngineSettings
-from imagepipe.local import template as cfn
+from imagepipe.imaging.engine import EngineSettings
+from imagepipe_tools.local import template as cfn
 from imagepipe.models import ImageFormat
 
 from tests.conftest import ROOT
@@ -171,6 +171,6 @@ def test_cloudfront_may_not_read_held_objects():
     """Objects a publishing stage has not confirmed yet carry the hold tag, and the variants bucket
     policy denies CloudFront reading them (what the local edge enforces too)."""
     from imagepipe.adapters.storage import HOLD_TAG, HOLD_VALUE
-    from imagepipe.local.edge import cloudfront_denied_tags
+    from imagepipe_tools.local.edge import cloudfront_denied_tags
 
     assert cloudfront_denied_tags(TEMPLATE, "VariantsBucket") == {HOLD_TAG: frozenset({HOLD_VALUE})}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from imagepipe.errors import ConfigurationError
-from imagepipe.moderation import DEFAULT_TEXT_POLICY, TextPolicy, TextVerdict, normalize
+from imagepipe.moderation.text import DEFAULT_TEXT_POLICY, TextPolicy, TextVerdict, normalize
 from imagepipe.moderation import text
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "prompts"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from imagepipe.moderation import Label, Region
+from imagepipe.moderation.policy import Label, Region
 from imagepipe.moderation.tiles import (
     MAX_ASPECT,
     OVERLAP,

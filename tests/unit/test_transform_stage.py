@@ -13,7 +13,7 @@ from PIL import Image
 
 from imagepipe.errors import RejectedInputError
 from imagepipe.imaging.engine import EngineSettings, derive
-from imagepipe.imaging.generator import render
+from imagepipe_tools.procedural import render
 from imagepipe.stages.transform import MAX_OUTPUT_PIXELS, output_width, serve_transform
 
 ASSET = "0190a4b2-0000-8000-8000-000000000000"

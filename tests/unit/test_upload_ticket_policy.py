@@ -9,7 +9,7 @@ import pytest
 
 from imagepipe import keys
 from imagepipe.imaging.formats import UPLOAD_FORMATS
-from imagepipe.local import template as cfn
+from imagepipe_tools.local import template as cfn
 from imagepipe.stages.upload_url import UPLOAD_CONTENT_TYPES
 
 from tests.conftest import ROOT

@@ -50,7 +50,7 @@ class Settings(BaseModel):
     distribution_id: str = ""  # CloudFront, for takedown invalidations
     review_preview_ttl_seconds: int = Field(default=300, ge=30, le=3600)
     reviewer_role_arns: tuple[str, ...] = ()  # IAM roles whose sessions are staff (staff.py); none: nobody
-    image_model_ids: tuple[str, ...] = ("local",)
+    image_model_ids: tuple[str, ...] = ()  # none unless configured: the template names them
     signing_key_secret_arn: str = ""
     c2pa_signing_secret_arn: str = ""
     cloudfront_key_id: str = ""

@@ -17,7 +17,8 @@ from .adapters.storage import ObjectStore
 from .adapters.upload_tickets import UploadTickets
 from .config import settings
 from .errors import ConfigurationError
-from .generation import ImageModel, model_for
+from .generation.base import ImageModel
+from .generation.registry import model_for
 from .moderation.policy import ModerationBackend, ModerationPolicy
 from .signed_urls import KeyRing, UrlSigner
 

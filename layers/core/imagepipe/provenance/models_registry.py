@@ -70,7 +70,24 @@ class ModelRegistry(BaseModel):
             ) from None
 
 
+_registered: dict[str, ModelEntry] = {}
+
+
 @cache
-def default_registry() -> ModelRegistry:
-    """The registry shipped with the layer (read once per process)."""
+def _shipped() -> ModelRegistry:
     return ModelRegistry.load()
+
+
+def register_entry(model_id: str, entry: ModelEntry) -> None:
+    """Add a model a host registers (the embedded stack's offline model) to this process."""
+    if model_id in _shipped():
+        raise ValueError(f"{model_id!r} is in the shipped registry and cannot be replaced")
+    _registered[model_id] = entry
+
+
+def default_registry() -> ModelRegistry:
+    """The registry shipped with the layer (read once per process) plus registered models."""
+    shipped = _shipped()
+    if not _registered:
+        return shipped
+    return shipped.model_copy(update={"models": {**shipped.models, **_registered}})

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .local import embedded
-from .local.runtime import LocalRuntime
+from imagepipe_tools.local import embedded
+from imagepipe_tools.local.runtime import LocalRuntime
 
 TERMINAL_STATUSES = {"published", "review", "rejected", "taken_down"}
 
@@ -33,8 +33,8 @@ def _log_file(root: Path, mode: str = "a") -> Any:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .local import demo
-    from .local.provenance import check_passed
+    from imagepipe_tools.local import demo
+    from imagepipe_tools.local.provenance import check_passed
 
     root = embedded.find_root()
     out = Path(args.out).resolve() if args.out else root / "out" / "demo"
@@ -65,11 +65,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     aws = embedded.EmbeddedAws(port=args.port)
     endpoint = aws.start()
     embedded.use_endpoint(endpoint)
-    from .local.stack import LocalStack
+    from imagepipe_tools.local.stack import LocalStack
 
     stack = LocalStack(root, endpoint_url=endpoint).deploy()
     stop = threading.Event()
-    from .local.edge import edge_for
+    from imagepipe_tools.local.edge import edge_for
 
     with _log_file(root) as log:
         runtime = LocalRuntime(stack, log=log)
@@ -77,7 +77,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         edge_url = edge.start()
         with embedded.recorded(root, endpoint, edge_url):
             if args.demo:
-                from .local import demo
+                from imagepipe_tools.local import demo
 
                 print(demo.table(demo.run(stack, runtime, root / "out" / "demo", edge=edge)))
             print(f"embedded AWS at {endpoint}; polling {sum(len(f.triggers) for f in stack.functions.values())} "
@@ -109,7 +109,7 @@ def cmd_invoke(args: argparse.Namespace) -> int:
 def cmd_upload(args: argparse.Namespace) -> int:
     import mimetypes
 
-    from .local.uploads import UploadNotAccepted, upload
+    from imagepipe_tools.local.uploads import UploadNotAccepted, upload
 
     root = embedded.find_root()
     results = []
@@ -159,7 +159,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_sign(args: argparse.Namespace) -> int:
-    from .local.delivery import sign_asset
+    from imagepipe_tools.local.delivery import sign_asset
 
     root = embedded.find_root()
     running = embedded.running_stack(root)
@@ -185,8 +185,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 def cmd_provenance(args: argparse.Namespace) -> int:
-    from .local.provenance import trace_local_file
-    from .provenance.trace import render_text
+    from imagepipe_tools.local.provenance import trace_local_file
+    from imagepipe_tools.trace import render_text
 
     root = embedded.find_root()
     path = Path(args.file)
@@ -247,7 +247,7 @@ def parser() -> argparse.ArgumentParser:
     sign.add_argument("--json", action="store_true")
     sign.set_defaults(func=cmd_sign)
 
-    from . import derive_cli
+    from imagepipe_tools import derive_cli
 
     derive_cli.add_arguments(commands.add_parser(
         "derive", help="the variant set and manifest the pipeline would publish, for local files"))
@@ -257,7 +257,7 @@ def parser() -> argparse.ArgumentParser:
     provenance.add_argument("--json", action="store_true", help="the same as JSON")
     provenance.set_defaults(func=cmd_provenance)
 
-    from .review_console import commands as review_commands
+    from imagepipe_tools.review_console import commands as review_commands
 
     review_commands.register(commands)
     return top

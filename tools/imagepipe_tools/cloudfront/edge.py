@@ -13,7 +13,7 @@ created through the CloudFront API covers; add the response headers policy's hea
 Origins are injected: `S3Origin` reads the variants bucket with a given S3 client (a
 missing key is a 403, as S3 answers CloudFront's OAC without ``s3:ListBucket``), and
 `FunctionUrlOrigin` calls a handler through a given ``invoke`` with a Function URL request
-(and enforces Lambda's 6 MB response limit). `imagepipe.local.edge` wires them to a
+(and enforces Lambda's 6 MB response limit). `imagepipe_tools.local.edge` wires them to a
 `LocalStack`.
 
 The edge answers for the distribution's domain: signatures are checked against
@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..signed_urls import verify
-from .distribution import Behaviour, DistributionSpec
-from .negotiation import Normalized, cf_request
+from imagepipe.signed_urls import verify
+from imagepipe_tools.cloudfront.distribution import Behaviour, DistributionSpec
+from imagepipe.delivery.negotiation import Normalized, cf_request
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 POP = "LOCAL1-P1"

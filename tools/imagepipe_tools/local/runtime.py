@@ -21,7 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
-from .stack import LocalFunction, LocalStack, SqsTrigger
+from imagepipe_tools import local_model
+from imagepipe_tools.local.stack import LocalFunction, LocalStack, SqsTrigger
 
 LOCAL_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here
@@ -69,6 +70,7 @@ class LocalRuntime:
     def __init__(self, stack: LocalStack, *, log: TextIO | None = None) -> None:
         self.stack = stack
         self.log = log or sys.stderr
+        local_model.install()  # the handlers run in this process: they may now name "local"
         self._lock = threading.RLock()
         self._modules: dict[str, ModuleType] = {}
         self._sqs = stack.client("sqs")

@@ -31,7 +31,7 @@ built from each asset's manifest; the browser picks the width from <code>srcset<
 def picture(asset: dict[str, Any]) -> str:
     """Relative URLs, so the page works from disk and from the local edge (which serves it at /);
     a private asset's carry its wildcard signature (``signed_paths``), as a page would."""
-    from ..delivery.responsive import picture as build
+    from imagepipe.delivery.responsive import picture as build
 
     signed = asset.get("signed_paths") or {}
     return build(

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-from ..delivery.edge import LocalEdge
-from .runtime import LocalRuntime
-from .stack import LocalStack
+from imagepipe_tools.cloudfront.edge import LocalEdge
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 
 BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"
 GALLERY_TTL_SECONDS = 3600  # the demo page's private images stay viewable for an hour
@@ -27,7 +27,7 @@ def sign_asset(
     **options: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Call the sign-url handler as the app backend would (options: policy, ttl, ip, not_before, cookies)."""
-    from .demo import function_url_event
+    from imagepipe_tools.local.demo import function_url_event
 
     headers = {}
     if requester:
@@ -135,7 +135,7 @@ def run_checks(stack: LocalStack, runtime: LocalRuntime, summary: dict[str, Any]
     """`edge_checks` through ``edge``, or through a temporary one (the one-shot demo)."""
     if edge is not None:
         return edge_checks(stack, runtime, summary, edge)
-    from .edge import edge_for
+    from imagepipe_tools.local.edge import edge_for
 
     with edge_for(stack, runtime, gallery=out) as temporary:
         result = edge_checks(stack, runtime, summary, temporary)

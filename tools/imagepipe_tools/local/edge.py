@@ -1,4 +1,4 @@
-"""The local edge (`imagepipe.delivery.edge.LocalEdge`) wired to a local stack and runtime.
+"""The local edge (`imagepipe_tools.cloudfront.edge.LocalEdge`) wired to a local stack and runtime.
 
 Origins, key groups, the CloudFront Function and invalidations all come from what the local
 stack created from template.yaml: the S3 origin reads the variants bucket on the embedded
@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..adapters.cdn import Cdn
-from ..delivery.distribution import from_template
-from ..delivery.edge import FunctionUrlOrigin, LocalEdge, Origin, S3Origin
-from ..delivery.negotiation import normalize
-from .runtime import LocalRuntime
-from .stack import LocalStack
+from imagepipe.adapters.cdn import Cdn
+from imagepipe_tools.cloudfront.distribution import from_template
+from imagepipe_tools.cloudfront.edge import FunctionUrlOrigin, LocalEdge, Origin, S3Origin
+from imagepipe.delivery.negotiation import normalize
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 
 FUNCTION_SOURCE = Path("edge") / "normalize.js"  # the one CloudFront Function, and its Python twin
 GALLERY_FILES = ("index.html", "summary.json")
@@ -88,7 +88,7 @@ def edge_for(
     clock: Callable[[], float] = time.time,
 ) -> LocalEdge:
     """A (not yet started) edge for ``stack``'s distribution; ``gallery`` also serves the demo page at /."""
-    from .demo import function_url_event  # demo starts an edge itself: import here, not at the top
+    from imagepipe_tools.local.demo import function_url_event  # demo starts an edge itself: import here, not at the top
 
     spec = from_template(stack.template, distribution)
     origins: dict[str, Origin] = {}

@@ -17,7 +17,7 @@ With ``--json`` it prints one JSON document: per input, the asset id, the manife
 paths written, and the wall and CPU milliseconds spent deriving (decode to last encode;
 file writes excluded), which is what the benchmark (``bench/derivatives.py``) times.
 
-Runnable as ``python -m imagepipe.derive_cli`` too, which skips the imports of the other
+Runnable as ``python -m imagepipe_tools.derive_cli`` too, which skips the imports of the other
 subcommands (boto3, moto): that is how the benchmark measures its time and memory.
 """
 
@@ -31,12 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ImageRejectedError
-from .ids import derived_asset_id
-from .imaging.engine import DEFAULT_FORMATS, DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
-from .imaging.formats import OUTPUT_FORMATS
-from .keys import c2pa_sidecar_key, manifest_key, variant_key
-from .models import ContentCredentialsRef, Manifest, Variant, Visibility, utc_now
+from imagepipe.errors import ImageRejectedError
+from imagepipe.ids import derived_asset_id
+from imagepipe.imaging.engine import DEFAULT_FORMATS, DEFAULT_TARGETS, DEFAULT_WIDTHS, EngineSettings, derive
+from imagepipe.imaging.formats import OUTPUT_FORMATS
+from imagepipe.keys import c2pa_sidecar_key, manifest_key, variant_key
+from imagepipe.models import ContentCredentialsRef, Manifest, Variant, Visibility, utc_now
 
 LOCAL_CDN = "https://cdn.example"  # where sidecar URLs point; a deployment uses its CloudFront domain
 
@@ -120,8 +120,8 @@ class _Credentials:
 
 
 def _signed(credentials: Any, encoded: Any, parent: bytes, visibility: Visibility, asset_id: str) -> list[tuple[bytes, Any]]:
-    from .imaging.probe import inspect_image
-    from .provenance.c2pa_signing import sign_variants
+    from imagepipe.imaging.probe import inspect_image
+    from imagepipe.provenance.c2pa_signing import sign_variants
 
     def sidecar_url(manifest_id: str) -> str:
         return f"{LOCAL_CDN}/{c2pa_sidecar_key(visibility, asset_id, manifest_id)}"
@@ -220,9 +220,9 @@ def cmd_derive(args: argparse.Namespace) -> int:
 
 def _local_credentials() -> Any:
     """The local signing chain (the one the embedded stack uses), created on first use."""
-    from .local.root import find_root
-    from .provenance.c2pa_signing import ContentCredentials
-    from .provenance.certificates import local_chain
+    from imagepipe_tools.local.root import find_root
+    from imagepipe.provenance.c2pa_signing import ContentCredentials
+    from imagepipe.provenance.certificates import local_chain
 
     try:
         root = find_root()

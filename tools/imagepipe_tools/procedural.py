@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .xmp import png_xmp_pnginfo
+from imagepipe.imaging.xmp import png_xmp_pnginfo
 
 MIN_SIDE = 256
 MAX_SIDE = 2048

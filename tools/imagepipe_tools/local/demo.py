@@ -12,18 +12,18 @@ from typing import Any
 
 from PIL import Image
 
-from ..ids import derived_asset_id
-from ..imaging.generator import render
-from ..models import GenerationRequest
-from ..signed_urls import verify
-from ..stages import generate as generate_stage
-from ..review_console.demo import lines as staff_lines
-from ..review_console.demo import staff_actions
-from . import gallery
-from . import uploads as local_uploads
-from .provenance import check_published
-from .runtime import LocalRuntime
-from .stack import LocalStack
+from imagepipe.ids import derived_asset_id
+from imagepipe_tools.procedural import render
+from imagepipe.models import GenerationRequest
+from imagepipe.signed_urls import verify
+from imagepipe.stages import generate as generate_stage
+from imagepipe_tools.review_console.demo import lines as staff_lines
+from imagepipe_tools.review_console.demo import staff_actions
+from imagepipe_tools.local import gallery
+from imagepipe_tools.local import uploads as local_uploads
+from imagepipe_tools.local.provenance import check_published
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
 
 TERMINAL = {"published", "review", "rejected", "taken_down"}
 
@@ -196,7 +196,7 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
 
 def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float = 600, edge: Any = None) -> dict[str, Any]:
     """``edge``: a running `LocalEdge` to serve the results through (else a temporary one)."""
-    from .delivery import run_checks
+    from imagepipe_tools.local.delivery import run_checks
 
     if out.exists():
         shutil.rmtree(out)
@@ -239,7 +239,7 @@ def table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += staff_lines(summary.get("staff"))
-    from .delivery import edge_lines
+    from imagepipe_tools.local.delivery import edge_lines
 
     lines += edge_lines(summary)
     for letter in summary["dead_letters"]:

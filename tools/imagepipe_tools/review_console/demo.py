@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..adapters.cdn import Cdn
-from ..local.runtime import LocalRuntime
-from ..local.stack import LocalStack
-from .server import call
+from imagepipe.adapters.cdn import Cdn
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.local.stack import LocalStack
+from imagepipe_tools.review_console.server import call
 
 APPROVE_LABEL = "needs review"
 TAKEDOWN_LABEL = "wide public"

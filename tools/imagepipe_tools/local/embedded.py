@@ -16,8 +16,8 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from .root import find_root  # noqa: F401 - re-exported: the commands find the project here
-from .stack import LocalStack
+from imagepipe_tools.local.root import find_root  # noqa: F401 - re-exported: the commands find the project here
+from imagepipe_tools.local.stack import LocalStack
 
 STATE_FILE = Path(".imagepipe") / "local.json"
 
@@ -130,7 +130,7 @@ def stack(root: Path, *, reuse_running: bool = True) -> Iterator[tuple[LocalStac
 
 
 def serve(argv: list[str] | None = None) -> None:
-    """``python -m imagepipe.local.embedded [moto server options]``: moto server in a process of its
+    """``python -m imagepipe_tools.local.embedded [moto server options]``: moto server in a process of its
     own (no GIL shared with the functions), with DynamoDB serialised as in `EmbeddedAws`."""
     from moto.server import main
 

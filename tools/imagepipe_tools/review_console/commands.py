@@ -15,9 +15,9 @@ import sys
 import threading
 from typing import Any
 
-from ..local import embedded
-from ..local.runtime import LocalRuntime
-from .server import ReviewConsoleServer, call
+from imagepipe_tools.local import embedded
+from imagepipe_tools.local.runtime import LocalRuntime
+from imagepipe_tools.review_console.server import ReviewConsoleServer, call
 
 
 def _default_staff() -> str:
@@ -28,7 +28,7 @@ def _default_staff() -> str:
 
 
 def _with_runtime(action: Any) -> Any:
-    from ..cli import _log_file
+    from imagepipe_tools.cli import _log_file
 
     root = embedded.find_root()
     with embedded.stack(root) as (stack, owned), _log_file(root) as log:
@@ -78,7 +78,7 @@ def cmd_takedown(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from ..cli import _log_file
+    from imagepipe_tools.cli import _log_file
 
     root = embedded.find_root()
     with embedded.stack(root) as (stack, owned), _log_file(root) as log:

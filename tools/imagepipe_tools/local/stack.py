@@ -17,10 +17,10 @@ from typing import Any
 
 import boto3
 
-from ..provenance.certificates import SigningChain, local_chain
-from ..adapters.provenance_store import ProvenanceStore
-from ..signed_urls import generate_key_pair
-from . import template as cfn
+from imagepipe.provenance.certificates import SigningChain, local_chain
+from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.signed_urls import generate_key_pair
+from imagepipe_tools.local import template as cfn
 
 SIGNING_SECRET = "SigningKeySecret"
 C2PA_SECRET = "C2paSigningSecret"

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..adapters.provenance_store import ProvenanceStore
-from .c2pa_signing import ValidationReport, validate
+from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.provenance.c2pa_signing import ValidationReport, validate
 
 # The generation record, in the order it is printed (fields missing for uploads are skipped).
 GENERATION_FIELDS = (

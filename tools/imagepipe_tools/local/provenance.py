@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..provenance.trace import trace_file
-from .stack import LocalStack
+from imagepipe_tools.trace import trace_file
+from imagepipe_tools.local.stack import LocalStack
 
 
 def trace_local_file(stack: LocalStack, data: bytes, near: Path | None = None) -> dict[str, Any]:
@@ -57,8 +57,8 @@ def check_published(stack: LocalStack, out: Path, publication: dict[str, Any]) -
     Invalid; a public asset's provenance token must verify. Sidecars and the token are
     copied beside the variants, as the bucket has them.
     """
-    from ..provenance.c2pa_signing import reader_context, validate
-    from ..provenance.token import TokenError, verify_token
+    from imagepipe.provenance.c2pa_signing import reader_context, validate
+    from imagepipe.provenance.token import TokenError, verify_token
 
     s3 = stack.client("s3")
     bucket = stack.function("derivatives").environment["VARIANTS_BUCKET"]

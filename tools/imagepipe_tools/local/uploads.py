@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..ids import derived_asset_id
-from ..stages.ingest import ACTOR
-from .runtime import LocalRuntime
+from imagepipe.ids import derived_asset_id
+from imagepipe.stages.ingest import ACTOR
+from imagepipe_tools.local.runtime import LocalRuntime
 
 ACCOUNT = "123456789012"
 APP_BACKEND = f"arn:aws:sts::{ACCOUNT}:assumed-role/imagepipe-app-backend/local"
@@ -43,7 +43,7 @@ class Uploaded:
 
 def ticket_event(requester: str | None, request: dict[str, Any] | str) -> dict[str, Any]:
     """``POST /uploads`` as it reaches upload-url from the app backend (payload 2.0, IAM-authenticated)."""
-    from .demo import function_url_event  # the demo imports this module too
+    from imagepipe_tools.local.demo import function_url_event  # the demo imports this module too
 
     headers = {"content-type": "application/json", **({"x-imagepipe-requester": requester} if requester else {})}
     event = function_url_event("POST", "/uploads", headers, request if isinstance(request, str) else json.dumps(request))
