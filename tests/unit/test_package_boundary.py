@@ -96,3 +96,48 @@ def test_a_process_of_the_runtime_alone_knows_no_development_model(model_id: str
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "unknown_model"
+
+
+def _top_level_graph(base: Path, package: str) -> dict[str, set[str]]:
+    modules = {".".join(p.relative_to(base).with_suffix("").parts).removesuffix(".__init__"): p
+               for p in (base / package).rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        for node in ast.parse(path.read_text()).body:  # module level only: what loads at import
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets.add(node.module)
+                targets.update(f"{node.module}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    found: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                found.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return found
+
+
+@pytest.mark.parametrize(("base", "package"), [(RUNTIME.parent, "imagepipe"), (TOOLS.parent, "imagepipe_tools")])
+def test_no_module_level_import_cycles(base: Path, package: str) -> None:
+    """GIVEN each package's module-level imports
+    WHEN they are followed
+    THEN no module reaches itself: nothing needs a function-local import to dodge a cycle."""
+    graph = _top_level_graph(base, package)
+    assert len(graph) > 20
+    assert _cycles(graph) == []

@@ -21,15 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from imagepipe_tools.local import embedded
+from imagepipe_tools.local.logs import function_log
 from imagepipe_tools.local.runtime import LocalRuntime
 
 TERMINAL_STATUSES = {"published", "review", "rejected", "taken_down"}
-
-
-def _log_file(root: Path, mode: str = "a") -> Any:
-    path = root / "out" / "local" / "functions.log"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open(mode)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -39,7 +34,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     root = embedded.find_root()
     out = Path(args.out).resolve() if args.out else root / "out" / "demo"
     started = time.monotonic()
-    with embedded.stack(root, reuse_running=False) as (stack, _), _log_file(root, "w") as log:
+    with embedded.stack(root, reuse_running=False) as (stack, _), function_log(root, "w") as log:
         print(f"embedded AWS at {stack.endpoint_url}; resources created from template.yaml "
               f"({len(stack.physical)} resources, {len(stack.functions)} functions)")
         runtime = LocalRuntime(stack, log=log)
@@ -71,7 +66,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     stop = threading.Event()
     from imagepipe_tools.local.edge import edge_for
 
-    with _log_file(root) as log:
+    with function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)
         edge = edge_for(stack, runtime, port=args.edge_port, gallery=root / "out" / "demo")
         edge_url = edge.start()
@@ -97,7 +92,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 def cmd_invoke(args: argparse.Namespace) -> int:
     root = embedded.find_root()
     event = json.loads(Path(args.event).read_text())
-    with embedded.stack(root) as (stack, owned), _log_file(root) as log:
+    with embedded.stack(root) as (stack, owned), function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)
         result = runtime.invoke(stack.function(args.function), event)
         if owned and args.drain:
@@ -113,7 +108,7 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
     root = embedded.find_root()
     results = []
-    with embedded.stack(root) as (stack, owned), _log_file(root) as log:
+    with embedded.stack(root) as (stack, owned), function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)  # upload-url runs here; the pipeline's pollers only when owned
         store = stack.provenance_store()
         pending, refused = {}, {}
@@ -164,7 +159,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     root = embedded.find_root()
     running = embedded.running_stack(root)
     roles = args.role or ([] if args.requester else ["admin"])  # the local operator, unless acting for someone
-    with embedded.stack(root) as (stack, _), _log_file(root) as log:
+    with embedded.stack(root) as (stack, _), function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)
         status, body = sign_asset(runtime, args.asset_id, requester=args.requester, roles=roles,
                                   policy=args.policy, ttl=args.ttl, ip=args.ip)

@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from imagepipe.delivery.negotiation import Normalized, cf_request
 from imagepipe.signed_urls import verify
 from imagepipe_tools.cloudfront.distribution import Behaviour, DistributionSpec
-from imagepipe.delivery.negotiation import Normalized, cf_request
 
 LAMBDA_RESPONSE_LIMIT = 6 * 1024 * 1024
 POP = "LOCAL1-P1"

@@ -11,6 +11,8 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from imagepipe_tools.cloudfront.edge import LocalEdge
+from imagepipe_tools.local.edge import edge_for
+from imagepipe_tools.local.function_url import function_url_event
 from imagepipe_tools.local.runtime import LocalRuntime
 from imagepipe_tools.local.stack import LocalStack
 
@@ -27,7 +29,6 @@ def sign_asset(
     **options: Any,
 ) -> tuple[int, dict[str, Any]]:
     """Call the sign-url handler as the app backend would (options: policy, ttl, ip, not_before, cookies)."""
-    from imagepipe_tools.local.demo import function_url_event
 
     headers = {}
     if requester:
@@ -135,8 +136,6 @@ def run_checks(stack: LocalStack, runtime: LocalRuntime, summary: dict[str, Any]
     """`edge_checks` through ``edge``, or through a temporary one (the one-shot demo)."""
     if edge is not None:
         return edge_checks(stack, runtime, summary, edge)
-    from imagepipe_tools.local.edge import edge_for
-
     with edge_for(stack, runtime, gallery=out) as temporary:
         result = edge_checks(stack, runtime, summary, temporary)
     return result | {"note": "the edge stopped with the demo; `imagepipe local up --demo` keeps one running"}

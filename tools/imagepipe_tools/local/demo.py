@@ -13,17 +13,19 @@ from typing import Any
 from PIL import Image
 
 from imagepipe.ids import derived_asset_id
-from imagepipe_tools.procedural import render
 from imagepipe.models import GenerationRequest
 from imagepipe.signed_urls import verify
 from imagepipe.stages import generate as generate_stage
-from imagepipe_tools.review_console.demo import lines as staff_lines
-from imagepipe_tools.review_console.demo import staff_actions
 from imagepipe_tools.local import gallery
 from imagepipe_tools.local import uploads as local_uploads
+from imagepipe_tools.local.delivery import edge_lines, run_checks
+from imagepipe_tools.local.function_url import function_url_event
 from imagepipe_tools.local.provenance import check_published
 from imagepipe_tools.local.runtime import LocalRuntime
 from imagepipe_tools.local.stack import LocalStack
+from imagepipe_tools.procedural import render
+from imagepipe_tools.review_console.demo import lines as staff_lines
+from imagepipe_tools.review_console.demo import staff_actions
 
 TERMINAL = {"published", "review", "rejected", "taken_down"}
 
@@ -100,33 +102,6 @@ def sign_request(runtime: LocalRuntime, asset_id: str, requester: str) -> tuple[
     return response["statusCode"], json.loads(response.get("body") or "{}")
 
 
-def function_url_event(method: str, path: str, headers: dict[str, str], body: str | None = None) -> dict[str, Any]:
-    """A Lambda Function URL (payload 2.0) request, as the URL's front end delivers it."""
-    now = time.time()
-    return {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {"host": "local.lambda-url.us-east-1.on.aws", "user-agent": "imagepipe-local", **headers},
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "local",
-            "domainName": "local.lambda-url.us-east-1.on.aws",
-            "domainPrefix": "local",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1",
-                     "userAgent": "imagepipe-local"},
-            "requestId": f"local-{now}",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
-
-
 def dead_letters(stack: LocalStack) -> list[dict[str, Any]]:
     sqs = stack.client("sqs")
     found = []
@@ -196,8 +171,6 @@ def collect(stack: LocalStack, runtime: LocalRuntime, submitted: list[Submitted]
 
 def run(stack: LocalStack, runtime: LocalRuntime, out: Path, *, timeout: float = 600, edge: Any = None) -> dict[str, Any]:
     """``edge``: a running `LocalEdge` to serve the results through (else a temporary one)."""
-    from imagepipe_tools.local.delivery import run_checks
-
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -239,8 +212,6 @@ def table(summary: dict[str, Any]) -> str:
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines += staff_lines(summary.get("staff"))
-    from imagepipe_tools.local.delivery import edge_lines
-
     lines += edge_lines(summary)
     for letter in summary["dead_letters"]:
         lines.append(f"dead letter in {letter['queue']}: {letter['body'][:60]}")

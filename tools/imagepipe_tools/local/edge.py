@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from imagepipe.adapters.cdn import Cdn
+from imagepipe.delivery.negotiation import normalize
 from imagepipe_tools.cloudfront.distribution import from_template
 from imagepipe_tools.cloudfront.edge import FunctionUrlOrigin, LocalEdge, Origin, S3Origin
-from imagepipe.delivery.negotiation import normalize
+from imagepipe_tools.local.function_url import function_url_event
 from imagepipe_tools.local.runtime import LocalRuntime
 from imagepipe_tools.local.stack import LocalStack
 
@@ -88,7 +89,6 @@ def edge_for(
     clock: Callable[[], float] = time.time,
 ) -> LocalEdge:
     """A (not yet started) edge for ``stack``'s distribution; ``gallery`` also serves the demo page at /."""
-    from imagepipe_tools.local.demo import function_url_event  # demo starts an edge itself: import here, not at the top
 
     spec = from_template(stack.template, distribution)
     origins: dict[str, Origin] = {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from imagepipe_tools.trace import trace_file
 from imagepipe_tools.local.stack import LocalStack
+from imagepipe_tools.trace import trace_file
 
 
 def trace_local_file(stack: LocalStack, data: bytes, near: Path | None = None) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 
-from imagepipe.provenance.certificates import SigningChain, local_chain
 from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.provenance.certificates import SigningChain, local_chain
 from imagepipe.signed_urls import generate_key_pair
 from imagepipe_tools.local import template as cfn
 

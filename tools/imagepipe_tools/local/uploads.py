@@ -15,6 +15,7 @@ from typing import Any
 
 from imagepipe.ids import derived_asset_id
 from imagepipe.stages.ingest import ACTOR
+from imagepipe_tools.local.function_url import function_url_event
 from imagepipe_tools.local.runtime import LocalRuntime
 
 ACCOUNT = "123456789012"
@@ -43,7 +44,6 @@ class Uploaded:
 
 def ticket_event(requester: str | None, request: dict[str, Any] | str) -> dict[str, Any]:
     """``POST /uploads`` as it reaches upload-url from the app backend (payload 2.0, IAM-authenticated)."""
-    from imagepipe_tools.local.demo import function_url_event  # the demo imports this module too
 
     headers = {"content-type": "application/json", **({"x-imagepipe-requester": requester} if requester else {})}
     event = function_url_event("POST", "/uploads", headers, request if isinstance(request, str) else json.dumps(request))

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from imagepipe_tools.local import embedded
+from imagepipe_tools.local.logs import function_log
 from imagepipe_tools.local.runtime import LocalRuntime
 from imagepipe_tools.review_console.server import ReviewConsoleServer, call
 
@@ -28,10 +29,8 @@ def _default_staff() -> str:
 
 
 def _with_runtime(action: Any) -> Any:
-    from imagepipe_tools.cli import _log_file
-
     root = embedded.find_root()
-    with embedded.stack(root) as (stack, owned), _log_file(root) as log:
+    with embedded.stack(root) as (stack, owned), function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)
         result = action(runtime)
         if owned:
@@ -78,10 +77,8 @@ def cmd_takedown(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from imagepipe_tools.cli import _log_file
-
     root = embedded.find_root()
-    with embedded.stack(root) as (stack, owned), _log_file(root) as log:
+    with embedded.stack(root) as (stack, owned), function_log(root) as log:
         runtime = LocalRuntime(stack, log=log)
         server = ReviewConsoleServer(runtime, staff=args.by, port=args.port)
         stop = threading.Event()

@@ -27,6 +27,7 @@ from importlib.resources import files
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from imagepipe_tools.local.function_url import function_url_event
 from imagepipe_tools.local.runtime import LocalRuntime
 
 STATIC = {
@@ -101,7 +102,6 @@ def staff_event(
     query: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A Function URL request from ``staff`` (a name), as it reaches the review function."""
-    from imagepipe_tools.local.demo import function_url_event  # the demo imports this module too
 
     text = body if isinstance(body, str) or body is None else json.dumps(body)
     headers = {"content-type": "application/json"} if text is not None else {}
