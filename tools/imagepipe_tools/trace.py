@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from imagepipe.adapters.provenance_store import ProvenanceStore
+from imagepipe.lifecycle import AssetRecord, Section
 from imagepipe.provenance.c2pa_signing import ValidationReport, validate
 
 # The generation record, in the order it is printed (fields missing for uploads are skipped).
@@ -34,36 +35,50 @@ def trace_hash(sha256: str, store: ProvenanceStore) -> list[dict[str, Any]]:
     chains = []
     for hit in store.find_by_content_hash(sha256):
         asset_id = hit["asset_id"]
-        asset = store.asset(asset_id) or {}
+        record = store.record(asset_id)
         is_variant = str(hit.get("sk", "")).startswith("VARIANT#")
-        creation = asset.get("creation", {})
         chain: dict[str, Any] = {
             "match": "variant" if is_variant else "original",
             "asset_id": asset_id,
-            "status": asset.get("status"),
+            "status": record.status if record else None,
             "variant": (
                 {k: hit.get(k) for k in ("key", "width", "height", "format", "content_type", "bytes",
                                          "content_credentials")} | {"sha256": sha256}
                 if is_variant else None
             ),
-            "original": {
-                "key": asset.get("original_key") or creation.get("original_key"),
-                "sha256": asset.get("content_sha256"),
-                **{k: creation.get(k) for k in ("content_type", "bytes", "width", "height", "content_credentials")},
-            },
-            "generation": {k: creation[k] for k in GENERATION_FIELDS if creation.get(k) is not None},
-            "moderation": asset.get("moderation"),
-            "review": asset.get("review_decision"),
-            "takedown": asset.get("takedown"),
-            "rejection": asset.get("rejection"),
-            "publication": (
-                {k: asset["publication"].get(k) for k in ("at", "manifest_key", "provenance_token_key")}
-                if asset.get("publication") else None
-            ),
+            **_record_chain(record),
             "events": [{k: e.get(k) for k in EVENT_FIELDS} for e in store.history(asset_id)],
         }
         chains.append(chain)
     return chains
+
+
+def _record_chain(record: AssetRecord | None) -> dict[str, Any]:
+    """What the asset's current record says: its original, generation record and decisions."""
+    creation = record.creation.recorded() if record and record.creation else {}
+    publication = record.publication if record else None
+    return {
+        "original": {
+            "key": (record.original_key if record else None) or creation.get("original_key"),
+            "sha256": record.content_sha256 if record else None,
+            **{k: creation.get(k) for k in ("content_type", "bytes", "width", "height", "content_credentials")},
+        },
+        "generation": {k: creation[k] for k in GENERATION_FIELDS if creation.get(k) is not None},
+        "moderation": _recorded(record.moderation if record else None),
+        "review": _recorded(record.review_decision if record else None),
+        "takedown": _recorded(record.takedown if record else None),
+        "rejection": _recorded(record.rejection if record else None),
+        "publication": (
+            {"at": publication.at, "manifest_key": publication.manifest_key,
+             "provenance_token_key": publication.provenance_token_key}
+            if publication else None
+        ),
+    }
+
+
+def _recorded(section: Section | None) -> dict[str, Any] | None:
+    """A decision as the record holds it (every field it has, none it lacks)."""
+    return section.recorded() if section is not None else None
 
 
 def trace_file(

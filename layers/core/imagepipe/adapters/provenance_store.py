@@ -11,6 +11,10 @@ before anything is deleted). Everyone else reads.
 
 A takedown's perceptual hash goes into the same transaction as ``pk = BLOCKLIST``,
 ``sk = PHASH#{hash}#{asset_id}``: moderation refuses the same picture uploaded again.
+
+Which transitions are allowed and what a fact writes on META is the domain's rule
+(`imagepipe.lifecycle`): this adapter turns its `Change` into one conditional transaction,
+and reads META back as the typed `AssetRecord` (`record`).
 """
 
 from __future__ import annotations
@@ -23,38 +27,17 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ..models import AssetStatus, ProvenanceEvent
+from ..lifecycle import REVIEW_SINCE, AssetRecord, Change, change
+from ..models import ProvenanceEvent
 
 ApplyResult = Literal["applied", "duplicate", "out_of_order"]
 CONTENT_HASH_INDEX = "by-content-hash"
 # Sparse index of the assets in "review", oldest first (template.yaml: ProvenanceTable).
 PENDING_REVIEW_INDEX = "pending-review"
 PENDING_REVIEW_KEY = "review_queue"
-PENDING_REVIEW_SINCE = "review_since"
+PENDING_REVIEW_SINCE = REVIEW_SINCE  # set and removed by the lifecycle with the status
 PENDING_REVIEW_VALUE = "pending"
 BLOCKLIST_PK = "BLOCKLIST"
-
-# Which current status each new status may follow (None: the asset has no record yet).
-ALLOWED_PREDECESSORS: dict[AssetStatus, frozenset[AssetStatus | None]] = {
-    # "created" may follow "created": a retried generation re-signs its original (new hash).
-    "created": frozenset({None, "created"}),
-    "review": frozenset({"created"}),
-    "approved": frozenset({"created", "review"}),
-    "published": frozenset({"approved"}),
-    "rejected": frozenset({None, "created", "review", "approved"}),
-    "taken_down": frozenset({"created", "review", "approved", "published"}),
-}
-# Where each kind of event keeps its details on the current-state item.
-SECTION_BY_KIND = {
-    "created": "creation",
-    "moderated": "moderation",
-    "reviewed": "review_decision",
-    "published": "publication",
-    "rejected": "rejection",
-    "taken_down": "takedown",
-}
-# Copied to the top level of META so readers (signing, review, edge) need no digging.
-TOP_LEVEL_FROM_CREATION = ("requester", "visibility", "original_key", "content_sha256", "source")
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -97,19 +80,25 @@ class ProvenanceStore:
         """Record ``event`` and move the asset's state, atomically and at most once.
 
         A redelivered event is a no-op ("duplicate"). An event whose transition is not
-        allowed from the current state (a late "published" after a takedown) is kept in
-        the audit trail but does not change the state ("out_of_order").
+        allowed from the current state (a late "published" after a takedown), or never
+        allowed (`lifecycle.change` expects no status), is kept in the audit trail but does
+        not change the state ("out_of_order").
+
+        The state is not read first: the META update is conditional on the statuses the
+        lifecycle allows before it, so the table decides a race atomically.
         """
-        event_item = self._event_item(event, applied=True)
+        rule = change(event)
+        if not rule.expected:
+            return self._keep_unapplied(event)
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": event_item,
+                    "Item": self._event_item(event, applied=True),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {"Update": self._meta_update(event)},
+            {"Update": self._meta_update(event.asset_id, rule)},
         ]
         items += [{"Put": {"TableName": self._table, "Item": v}} for v in self._variant_items(event)]
         items += [{"Put": {"TableName": self._table, "Item": b}} for b in self._blocklist_items(event)]
@@ -123,18 +112,22 @@ class ProvenanceStore:
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return "duplicate"
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                try:
-                    self._ddb.put_item(
-                        TableName=self._table,
-                        Item=self._event_item(event, applied=False),
-                        ConditionExpression="attribute_not_exists(pk)",
-                    )
-                except ClientError as put_error:
-                    if put_error.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                        raise
-                    return "duplicate"
-                return "out_of_order"
+                return self._keep_unapplied(event)
             raise
+
+    def _keep_unapplied(self, event: ProvenanceEvent) -> ApplyResult:
+        """Keep ``event`` in the audit trail as not applied ("duplicate" if it already is there)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item=self._event_item(event, applied=False),
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as put_error:
+            if put_error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return "duplicate"
+        return "out_of_order"
 
     def _event_item(self, event: ProvenanceEvent, *, applied: bool) -> dict[str, Any]:
         body = event.model_dump(mode="json")
@@ -145,42 +138,35 @@ class ProvenanceStore:
             **{k: _to_dynamo(v) for k, v in body.items() if v is not None},
         }
 
-    def _meta_update(self, event: ProvenanceEvent) -> dict[str, Any]:
-        names = {"#status": "status", "#section": SECTION_BY_KIND[event.kind]}
-        values: dict[str, Any] = {
-            ":status": _to_dynamo(event.status),
-            ":at": _to_dynamo(event.at.isoformat()),
-            ":asset": _to_dynamo(event.asset_id),
-            ":section": _to_dynamo({**event.data, "actor": event.actor, "at": event.at.isoformat()}),
-        }
-        sets = ["#status = :status", "updated_at = :at", "asset_id = :asset", "#section = :section"]
-        if event.reason:
-            sets.append("reason = :reason")
-            values[":reason"] = _to_dynamo(event.reason)
-        if event.kind == "created":
-            sets.append("created_at = :at")
-            for index, name in enumerate(TOP_LEVEL_FROM_CREATION):
-                if event.data.get(name) is not None:
-                    names[f"#t{index}"] = name
-                    values[f":t{index}"] = _to_dynamo(event.data[name])
-                    sets.append(f"#t{index} = :t{index}")
-        # The sparse pending-review index holds exactly the assets waiting for a person.
-        removes = ""
-        if event.status == "review":
-            sets += [f"{PENDING_REVIEW_KEY} = :pending", f"{PENDING_REVIEW_SINCE} = :at"]
-            values[":pending"] = _to_dynamo(PENDING_REVIEW_VALUE)
-        else:
-            removes = f" REMOVE {PENDING_REVIEW_KEY}, {PENDING_REVIEW_SINCE}"
+    def _meta_update(self, asset_id: str, rule: Change) -> dict[str, Any]:
+        """The lifecycle's ``rule`` as one conditional UpdateItem on META."""
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
 
-        allowed = ALLOWED_PREDECESSORS[event.status]
-        conditions = ["attribute_not_exists(pk)"] if None in allowed else []
-        for index, status in enumerate(sorted(s for s in allowed if s is not None)):
+        def name(attribute: str) -> str:  # every attribute by placeholder: no reserved word can clash
+            placeholder = next((k for k, v in names.items() if v == attribute), f"#a{len(names)}")
+            names[placeholder] = attribute
+            return placeholder
+
+        sets, removes = [], [name(attribute) for attribute in rule.removes]
+        for attribute, value in rule.sets.items():
+            values[f":v{len(values)}"] = _to_dynamo(value)
+            sets.append(f"{name(attribute)} = :v{len(values) - 1}")
+        # The sparse pending-review index holds exactly the assets waiting for a person.
+        if rule.to == "review":
+            values[":pending"] = _to_dynamo(PENDING_REVIEW_VALUE)
+            sets.append(f"{name(PENDING_REVIEW_KEY)} = :pending")
+        else:
+            removes.append(name(PENDING_REVIEW_KEY))
+
+        conditions = ["attribute_not_exists(pk)"] if None in rule.expected else []
+        for index, status in enumerate(sorted(s for s in rule.expected if s is not None)):
             values[f":from{index}"] = _to_dynamo(status)
-            conditions.append(f"#status = :from{index}")
+            conditions.append(f"{name('status')} = :from{index}")
         return {
             "TableName": self._table,
-            "Key": {"pk": {"S": asset_pk(event.asset_id)}, "sk": {"S": "META"}},
-            "UpdateExpression": "SET " + ", ".join(sets) + removes,
+            "Key": {"pk": {"S": asset_pk(asset_id)}, "sk": {"S": "META"}},
+            "UpdateExpression": "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else ""),
             "ConditionExpression": " OR ".join(conditions),
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -233,7 +219,13 @@ class ProvenanceStore:
                 return found
             kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
+    def record(self, asset_id: str) -> AssetRecord | None:
+        """The asset's current state, typed (consistent read), or None if it has no record."""
+        item = self.asset(asset_id)
+        return AssetRecord.from_item(item, asset_id) if item is not None else None
+
     def asset(self, asset_id: str) -> dict[str, Any] | None:
+        """The META item as stored (plain values), or None: for tooling; readers use `record`."""
         response = self._ddb.get_item(
             TableName=self._table,
             Key={"pk": {"S": asset_pk(asset_id)}, "sk": {"S": "META"}},

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..lifecycle import AssetRecord
+
 READER_ROLES = frozenset({"admin", "moderator"})
 """Roles that may see any asset, private or not (support staff, moderators)."""
 
@@ -53,15 +55,16 @@ class Refusal:
 NO_SUCH_ASSET = Refusal(404, "no such asset")
 
 
-def refusal(asset: Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
+def refusal(asset: AssetRecord | Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
     """Why ``viewer`` may not receive URLs for ``asset`` (its provenance record), or None."""
-    if asset is None:
+    record = AssetRecord.of(asset)
+    if record is None:
         return NO_SUCH_ASSET
-    status = asset.get("status")
-    if not _is_insider(asset, viewer):
-        if asset.get("visibility") != "public":
+    status = record.status
+    if not _is_insider(record, viewer):
+        if record.visibility != "public":
             return NO_SUCH_ASSET
-        if status == "taken_down" and asset.get("takedown", {}).get("previous_status") != "published":
+        if status == "taken_down" and not record.taken_down_after_publication:
             return NO_SUCH_ASSET  # withdrawn before anyone outside could have seen it
         if status not in ("published", "taken_down"):
             return NO_SUCH_ASSET
@@ -69,11 +72,11 @@ def refusal(asset: Mapping[str, Any] | None, viewer: Viewer) -> Refusal | None:
         return Refusal(410, "asset was taken down")
     if status != "published":
         return Refusal(409, f"asset is not approved for delivery (status: {status})")
-    if not asset.get("publication", {}).get("variants"):
+    if not record.variants:
         return Refusal(409, "asset has no variants")
     return None
 
 
-def _is_insider(asset: Mapping[str, Any], viewer: Viewer) -> bool:
+def _is_insider(asset: AssetRecord, viewer: Viewer) -> bool:
     """The asset's requester, or a reader role: told the asset's state, not just "no such asset"."""
-    return viewer.reads_everything or (viewer.id is not None and asset.get("requester") == viewer.id)
+    return viewer.reads_everything or (viewer.id is not None and asset.requester == viewer.id)

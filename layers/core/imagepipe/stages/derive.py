@@ -87,7 +87,7 @@ def publish_variants(
     manifest no longer validates (altered after moderation) is refused.
     """
     try:
-        approved = approval(provenance.asset(job.asset_id), job.asset_id, statuses=DERIVABLE)
+        approved = approval(provenance.record(job.asset_id), job.asset_id, statuses=DERIVABLE)
     except NotPublishable as refused:
         return StageResult(job.asset_id, "skipped", refused.reason)
     visibility = approved.visibility

@@ -17,14 +17,15 @@ from which pixels is what the provenance record says, read consistently:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ImagepipeError
+from ..lifecycle import PENDING_STATUSES, TERMINAL_STATUSES, AssetRecord, RecordSource, read_record
 from ..models import BlurRegion, Visibility
 
-WITHDRAWN_STATUSES = frozenset({"taken_down", "rejected"})
-PENDING_STATUSES = frozenset({"created", "review"})  # a decision may still be on its way
+WITHDRAWN_STATUSES = TERMINAL_STATUSES  # taken_down, rejected: nothing follows them
 
 
 class NotYetApproved(ImagepipeError):
@@ -51,16 +52,17 @@ class Approval:
     verdict: str  # as the record holds it: "approve" (moderation) or "approved_in_review"
 
 
-def recorded_verdict(asset: dict[str, Any]) -> str | None:
+def recorded_verdict(asset: AssetRecord) -> str | None:
     """The approval the record holds, or None: a reviewer's decision wins over moderation's."""
-    decision = (asset.get("review_decision") or {}).get("decision")
-    if decision is not None:
-        return "approved_in_review" if decision == "approved" else None
-    return "approve" if (asset.get("moderation") or {}).get("verdict") == "approve" else None
+    if asset.review_decision is not None and asset.review_decision.decision is not None:
+        return "approved_in_review" if asset.review_decision.decision == "approved" else None
+    return "approve" if asset.moderation is not None and asset.moderation.verdict == "approve" else None
 
 
-def approval(asset: dict[str, Any] | None, asset_id: str, *, statuses: frozenset[str]) -> Approval:
-    """The approval to publish ``asset``, whose status must be one of ``statuses``.
+def approval(
+    asset: AssetRecord | Mapping[str, Any] | None, asset_id: str, *, statuses: frozenset[str]
+) -> Approval:
+    """The approval to publish ``asset`` (its record), whose status must be one of ``statuses``.
 
     Raises
     ------
@@ -70,30 +72,30 @@ def approval(asset: dict[str, Any] | None, asset_id: str, *, statuses: frozenset
         When it is withdrawn (``taken_down``, ``rejected``), in another status (``published``
         for the derivatives stage), or has no recorded approval or original.
     """
-    if asset is None:
+    record = AssetRecord.of(asset, asset_id)
+    if record is None:
         raise NotYetApproved(f"asset {asset_id} has no record yet")
-    status = str(asset.get("status"))
+    status = record.status
     if status in WITHDRAWN_STATUSES:
         raise NotPublishable(status)
     if status in PENDING_STATUSES:
         raise NotYetApproved(f"asset {asset_id} is {status}: no approval recorded yet")
     if status not in statuses:
         raise NotPublishable(f"already_{status}")
-    verdict = recorded_verdict(asset)
-    if verdict is None or not asset.get("original_key"):
+    verdict = recorded_verdict(record)
+    if verdict is None or not record.original_key:
         raise NotPublishable("no_recorded_approval")
-    blur = (asset.get("moderation") or {}).get("blur_regions") or []
     return Approval(
         asset_id=asset_id,
         status=status,
-        visibility="public" if asset.get("visibility") == "public" else "private",
-        original_key=str(asset["original_key"]),
-        blur_regions=tuple(BlurRegion(**region) for region in blur),
+        visibility=record.delivered_visibility,
+        original_key=record.original_key,
+        blur_regions=record.blur_regions,
         verdict=verdict,
     )
 
 
-def still_publishable(store: Any, asset_id: str, *, statuses: frozenset[str]) -> bool:
+def still_publishable(store: RecordSource, asset_id: str, *, statuses: frozenset[str]) -> bool:
     """Re-read after writing: True unless the asset left ``statuses`` (withdrawn) meanwhile."""
-    asset = store.asset(asset_id)
-    return asset is not None and asset.get("status") in statuses
+    record = read_record(store, asset_id)
+    return record is not None and record.status in statuses

@@ -23,7 +23,8 @@ from ..adapters.provenance_store import ProvenanceStore
 from ..adapters.queues import Publisher
 from ..adapters.storage import ObjectStore
 from ..ids import is_asset_id
-from ..models import BlurRegion, DerivativesJob, ProvenanceEvent, utc_now
+from ..lifecycle import AssetRecord, Creation, Moderation
+from ..models import DerivativesJob, ProvenanceEvent, utc_now
 from .takedown import QUARANTINE_TAG, ActionRefused, clean_text
 
 ACTOR = "review"
@@ -66,43 +67,44 @@ def pending(
     if not 1 <= limit <= MAX_PAGE:
         raise ActionRefused(400, f"limit must be between 1 and {MAX_PAGE}")
     items, last = store.pending_reviews(limit=limit, after=decode_cursor(cursor))
+    records = [AssetRecord.from_item(item) for item in items]
     expires = (now or utc_now()) + timedelta(seconds=preview_ttl_seconds)
     return {
         "items": [
-            summary(item, objects.presigned_get(originals_bucket, item["original_key"], expires_in=preview_ttl_seconds))
+            summary(record, objects.presigned_get(originals_bucket, record.original_key, expires_in=preview_ttl_seconds))
             | {"preview_expires_at": expires.isoformat()}
-            for item in items
-            if item.get("original_key")
+            for record in records
+            if record.original_key
         ],
         "next": encode_cursor(last),
     }
 
 
-def summary(asset: dict[str, Any], preview_url: str | None = None) -> dict[str, Any]:
+def summary(asset: AssetRecord, preview_url: str | None = None) -> dict[str, Any]:
     """What a reviewer needs to decide: why it is here, the scores, who asked for what."""
-    moderation = asset.get("moderation", {})
-    creation = asset.get("creation", {})
+    moderation = asset.moderation or Moderation()
+    creation = asset.creation or Creation()
     return {
-        "asset_id": asset["asset_id"],
-        "status": asset.get("status"),
-        "since": asset.get("review_since") or asset.get("updated_at"),
-        "source": asset.get("source"),
-        "visibility": asset.get("visibility"),
-        "requester": asset.get("requester"),
-        "prompt": creation.get("prompt"),
-        "model_id": creation.get("model_id"),
-        "reasons": moderation.get("reasons", []),
-        "labels": moderation.get("labels", []),
-        "thresholds": moderation.get("thresholds", {}),
-        "backend": moderation.get("backend"),
-        "model_version": moderation.get("model_version"),
-        "faces": moderation.get("faces", 0),
-        "face_policy": moderation.get("face_policy"),
+        "asset_id": asset.asset_id,
+        "status": asset.status,
+        "since": asset.review_since or asset.updated_at,
+        "source": asset.source,
+        "visibility": asset.visibility,
+        "requester": asset.requester,
+        "prompt": creation.prompt,
+        "model_id": creation.model_id,
+        "reasons": list(moderation.reasons),
+        "labels": list(moderation.labels),
+        "thresholds": moderation.thresholds,
+        "backend": moderation.backend,
+        "model_version": moderation.model_version,
+        "faces": moderation.faces,
+        "face_policy": moderation.face_policy,
         "preview_url": preview_url,
     }
 
 
-def awaiting_decision(store: ProvenanceStore, asset_id: str) -> dict[str, Any]:
+def awaiting_decision(store: ProvenanceStore, asset_id: str) -> AssetRecord:
     """The asset's current record if a reviewer may decide on it now.
 
     Raises
@@ -113,15 +115,15 @@ def awaiting_decision(store: ProvenanceStore, asset_id: str) -> dict[str, Any]:
     """
     if not is_asset_id(asset_id):
         raise ActionRefused(400, "not an asset id")
-    asset = store.asset(asset_id)
+    asset = store.record(asset_id)
     if asset is None:
         raise ActionRefused(404, "no such asset")
-    if asset.get("status") != "review":
-        previous = asset.get("review_decision")
-        message = f"the asset is not waiting for review (status: {asset.get('status')})"
+    if asset.status != "review":
+        previous = asset.review_decision
+        message = f"the asset is not waiting for review (status: {asset.status})"
         if previous:
-            message += f"; {previous.get('decision')} by {previous.get('reviewer')} at {previous.get('decided_at')}"
-        current = {"status": asset.get("status"), "review_decision": previous}
+            message += f"; {previous.decision} by {previous.reviewer} at {previous.decided_at}"
+        current = {"status": asset.status, "review_decision": previous.recorded() if previous else None}
         raise ActionRefused(409, message, current)
     return asset
 
@@ -166,23 +168,22 @@ def decide(
                 "decided_at": at.isoformat(),
                 "reason": reason_text,
                 "note": note_text,
-                "moderation_reasons": asset.get("moderation", {}).get("reasons", []),
+                "moderation_reasons": list(asset.moderation.reasons) if asset.moderation else [],
             },
         )
     )
     if decision == "approved":
-        blur = asset.get("moderation", {}).get("blur_regions", [])
         publisher.send(
             derivatives_queue_url,
             DerivativesJob(
                 asset_id=asset_id,
-                original_key=asset["original_key"],
-                visibility="public" if asset.get("visibility") == "public" else "private",
-                blur_regions=tuple(BlurRegion(**region) for region in blur),
+                original_key=asset.original_key,
+                visibility=asset.delivered_visibility,
+                blur_regions=asset.blur_regions,
             ),
         )
     else:
-        objects.tag(originals_bucket, asset["original_key"], {QUARANTINE_TAG: "rejected"})
+        objects.tag(originals_bucket, asset.original_key, {QUARANTINE_TAG: "rejected"})
     return {
         "asset_id": asset_id,
         "decision": decision,

@@ -26,6 +26,7 @@ from ..delivery.access import Viewer, refusal
 from ..delivery.responsive import picture as responsive_picture
 from ..ids import is_asset_id
 from ..keys import asset_prefix
+from ..lifecycle import AssetRecord, read_record
 from ..models import utc_now
 from ..signed_urls import SignedPolicy, UrlSigner, parse_time
 
@@ -116,12 +117,13 @@ def signed_variant_urls(
 ) -> dict[str, Any]:
     """Every URL a page needs for one published asset (its manifest and all its variants).
 
-    ``store`` is anything with ``asset(asset_id) -> record | None`` (the provenance store).
-    Raises `SigningRefused` for anything but an approved, published, visible asset.
+    ``store`` is anything with ``asset(asset_id) -> META item | None`` (the provenance store),
+    read as the typed record. Raises `SigningRefused` for anything but an approved,
+    published, visible asset.
     """
     if not is_asset_id(asset_id):
         raise SigningRefused(400, "not an asset id")
-    record = store.asset(asset_id)
+    record = read_record(store, asset_id)
     refused = refusal(record, _viewer(viewer))
     if refused is not None:
         raise SigningRefused(refused.status, refused.message)
@@ -164,7 +166,7 @@ def signed_gallery(
 
 
 def _urls(
-    record: Mapping[str, Any],
+    record: AssetRecord,
     asset_id: str,
     signer: UrlSigner,
     cdn_domain: str,
@@ -172,16 +174,16 @@ def _urls(
     options: SigningOptions,
     now: datetime,
 ) -> dict[str, Any]:
-    publication = record["publication"]
-    visibility = record.get("visibility")
+    publication = record.publication  # refusal() lets only a record with published variants through
+    visibility = record.visibility
     private = visibility != "public"
     base = f"https://{cdn_domain}/"
-    keys = [publication["manifest_key"], *(v["key"] for v in publication["variants"])]
+    keys = [publication.manifest_key, *(v.key for v in publication.variants)]
     result: dict[str, Any] = {
         "asset_id": asset_id,
         "visibility": visibility,
-        "width": publication.get("width"),
-        "height": publication.get("height"),
+        "width": publication.width,
+        "height": publication.height,
         "signed": private,
     }
     if not private:
@@ -219,14 +221,14 @@ def _urls(
     result["manifest_url"] = urls[0]
     result["variants"] = [
         {
-            "width": v["width"],
-            "height": v["height"],
-            "format": v["format"],
-            "content_type": v["content_type"],
-            "bytes": v["bytes"],
+            "width": v.width,
+            "height": v.height,
+            "format": v.format,
+            "content_type": v.content_type,
+            "bytes": v.bytes,
             "url": url,
         }
-        for v, url in zip(publication["variants"], urls[1:], strict=True)
+        for v, url in zip(publication.variants, urls[1:], strict=True)
     ]
     if options.picture:
         result["picture"] = responsive_picture(result["variants"]).to_json()

@@ -28,6 +28,7 @@ from ..adapters.storage import ObjectStore
 from ..errors import RejectedInputError, RequestRefused
 from ..ids import is_asset_id
 from ..keys import VISIBILITY_PREFIXES, asset_prefix, public_source_key
+from ..lifecycle import AssetRecord
 from ..models import ProvenanceEvent, utc_now
 
 ACTOR = "takedown"
@@ -68,18 +69,18 @@ def clean_text(value: Any, what: str, *, required: bool) -> str | None:
     return text
 
 
-def fingerprint(asset: dict[str, Any], objects: ObjectStore, originals_bucket: str) -> str | None:
+def fingerprint(asset: AssetRecord, objects: ObjectStore, originals_bucket: str) -> str | None:
     """The asset's perceptual hash (16 hex digits): as moderation recorded it, else computed now."""
-    recorded = (asset.get("moderation") or {}).get("phash")
+    recorded = asset.moderation.phash if asset.moderation is not None else None
     if isinstance(recorded, str) and len(recorded) == 16:
         return recorded
-    if not asset.get("original_key"):
+    if not asset.original_key:
         return None
     from ..imaging.probe import decode  # numpy and Pillow: only for assets moderated before hashes were recorded
     from ..moderation.phash import phash, to_hex
 
     try:
-        original = objects.get(originals_bucket, asset["original_key"], max_bytes=MAX_FINGERPRINT_BYTES)
+        original = objects.get(originals_bucket, asset.original_key, max_bytes=MAX_FINGERPRINT_BYTES)
         return to_hex(phash(decode(original.data, max_pixels=100_000_000)))
     except RejectedInputError:
         return None
@@ -108,18 +109,20 @@ def take_down(
     if not is_asset_id(asset_id):
         raise ActionRefused(400, "not an asset id")
     text = clean_text(reason, "reason", required=True)
-    asset = store.asset(asset_id)
+    asset = store.record(asset_id)
     if asset is None:
         raise ActionRefused(404, "no such asset")
-    status = asset.get("status")
+    status = asset.status
     if status == "rejected":
         raise ActionRefused(409, "the asset was rejected: nothing of it was published", {"status": status})
     at = now or utc_now()
     already = status == "taken_down"
     phash = None
     if already:
-        record = asset.get("takedown", {})
-        by, text, at_text = record.get("by", by), asset.get("reason") or text, record.get("at", at.isoformat())
+        record = asset.takedown
+        by = record.by if record is not None and record.by is not None else by
+        text = asset.reason or text
+        at_text = record.at if record is not None and record.at is not None else at.isoformat()
     else:
         at_text = at.isoformat()
         phash = fingerprint(asset, objects, originals_bucket)
@@ -136,19 +139,20 @@ def take_down(
             )
         )
         if outcome == "out_of_order":  # rejected (or taken down) between our read and the write
-            current = store.asset(asset_id) or {}
-            if current.get("status") != "taken_down":
-                raise ActionRefused(409, "the asset was rejected meanwhile", {"status": current.get("status")})
+            current = store.record(asset_id)
+            now_status = current.status if current is not None else None
+            if now_status != "taken_down":
+                raise ActionRefused(409, "the asset was rejected meanwhile", {"status": now_status})
     deleted = withdraw(objects, variants_bucket, asset_id)
     objects.delete(originals_bucket, public_source_key(asset_id))
     invalidation = cdn.invalidate(cdn_paths(asset_id), caller_reference=f"takedown-{asset_id}-{utc_now().isoformat()}")
-    if asset.get("original_key"):
-        objects.tag(originals_bucket, asset["original_key"], {QUARANTINE_TAG: "taken_down"})
+    if asset.original_key:
+        objects.tag(originals_bucket, asset.original_key, {QUARANTINE_TAG: "taken_down"})
     return {
         "asset_id": asset_id,
         "status": "taken_down",
         "already_taken_down": already,
-        "previous_status": status if not already else asset.get("takedown", {}).get("previous_status"),
+        "previous_status": status if not already else (asset.takedown.previous_status if asset.takedown else None),
         "by": by,
         "reason": text,
         "at": at_text,

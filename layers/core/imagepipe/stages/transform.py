@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,6 +36,7 @@ from ..errors import RejectedInputError
 from ..imaging.engine import LOSSLESS_FORMATS, EngineSettings, derive
 from ..imaging.formats import OUTPUT_FORMATS
 from ..keys import IMMUTABLE_CACHE_CONTROL, parse_transform_key
+from ..lifecycle import Publication, RecordSource, read_record
 from ..provenance.c2pa_signing import ContentCredentials
 from .gate import NotPublishable, NotYetApproved, approval, still_publishable
 
@@ -75,7 +75,7 @@ def output_width(width: int, source_width: int, source_height: int) -> int:
 def serve_transform(
     path: str,
     *,
-    provenance: Any,
+    provenance: RecordSource,
     objects: ObjectStore,
     originals_bucket: str,
     variants_bucket: str,
@@ -86,9 +86,10 @@ def serve_transform(
 ) -> TransformResponse:
     """Answer the origin request for ``path`` (``/public/{id}/t/{width}w.{ext}``).
 
-    ``provenance`` is anything with ``asset(asset_id) -> record | None``. ``engine`` is the
-    deployment's derivatives engine: its formats (beyond `NEGOTIATED_FORMATS`), pixel limit
-    and quality targets apply here too. Public sources are read from ``originals_bucket``.
+    ``provenance`` is anything with ``asset(asset_id) -> META item | None``, read as the
+    typed record (`lifecycle.read_record`). ``engine`` is the deployment's derivatives
+    engine: its formats (beyond `NEGOTIATED_FORMATS`), pixel limit and quality targets apply
+    here too. Public sources are read from ``originals_bucket``.
     """
     key = path.lstrip("/")
     parts = parse_transform_key(key)
@@ -99,27 +100,27 @@ def serve_transform(
         return _refused(404, "not an allowed width")
     if fmt not in NEGOTIATED_FORMATS and fmt not in engine.formats:
         return _refused(404, "not an offered format")
-    asset = provenance.asset(asset_id)
-    if asset is None or asset.get("visibility") != "public":
+    asset = read_record(provenance, asset_id)
+    if asset is None or asset.visibility != "public":
         return _refused(404, "no such image")  # private assets are never rendered here: no signature is checked
-    if asset.get("status") == "taken_down":  # 410 only for what was once out: else it never existed
-        was_public = (asset.get("takedown") or {}).get("previous_status") == "published"
-        return _refused(410, "taken down") if was_public else _refused(404, "no such image")
+    if asset.status == "taken_down":  # 410 only for what was once out: else it never existed
+        return _refused(410, "taken down") if asset.taken_down_after_publication else _refused(404, "no such image")
     try:
         approval(asset, asset_id, statuses=SERVABLE)
     except (NotPublishable, NotYetApproved):
         return _refused(404, "no such image")
-    publication: Mapping[str, Any] = asset.get("publication") or {}
-    if not publication.get("variants") or not publication.get("public_source_key"):
+    publication = asset.publication
+    if publication is None or not (publication.variants and publication.public_source_key and publication.width
+                                   and publication.height):
         return _refused(404, "no such image")
 
-    target = output_width(width, int(publication["width"]), int(publication["height"]))
-    ladder = next((v for v in publication["variants"] if v["width"] == target and v["format"] == fmt), None)
+    target = output_width(width, publication.width, publication.height)
+    ladder = next((v for v in publication.variants if v.width == target and v.format == fmt), None)
     try:
         if ladder is not None:
-            data, outcome = objects.get(variants_bucket, ladder["key"], max_bytes=max_source_bytes).data, "ladder"
+            data, outcome = objects.get(variants_bucket, ladder.key, max_bytes=max_source_bytes).data, "ladder"
         else:
-            source = objects.get(originals_bucket, publication["public_source_key"], max_bytes=max_source_bytes)
+            source = objects.get(originals_bucket, publication.public_source_key, max_bytes=max_source_bytes)
             one_width = _settings_like_the_ladder(engine, publication, target, fmt)
             rendered = derive(source.data, one_width).variants[0]
             data = content_credentials.sign_variant(
@@ -173,9 +174,7 @@ def serve_transform(
     )
 
 
-def _settings_like_the_ladder(
-    engine: EngineSettings, publication: Mapping[str, Any], width: int, fmt: str
-) -> EngineSettings:
+def _settings_like_the_ladder(engine: EngineSettings, publication: Publication, width: int, fmt: str) -> EngineSettings:
     """Engine settings for one on-demand width: the quality the ladder's search chose.
 
     The derivatives stage searched this asset's quality per format once; reusing it keeps an
@@ -183,8 +182,7 @@ def _settings_like_the_ladder(
     search. A publication without recorded qualities gets the engine's own search, and a
     lossless format has no quality to reuse.
     """
-    found = [int(v["quality"]) for v in publication.get("variants", ())  # Decimal from DynamoDB
-             if v.get("format") == fmt and v.get("quality") is not None]
+    found = [v.quality for v in publication.variants if v.format == fmt and v.quality is not None]
     overrides: dict[str, Any] = {}
     if found and fmt not in LOSSLESS_FORMATS:
         overrides = {f"{fmt}_quality": max(found), f"{fmt}_target": None}
