@@ -13,23 +13,34 @@ help:
 	@echo "make test-deps  headless Chromium for the review console test (apt, once)"
 	@echo "make lint    template lint only"
 	@echo "make build   sam build (into .aws-sam/)"
+	@echo "make lock    re-resolve requirements.lock and the layers' shares (LOCK_ARGS=\"--upgrade-package X\")"
 	@echo "make up      imagepipe local up --demo (embedded stack until Ctrl-C)"
 	@echo "make bench   derivatives benchmark vs sharp (out/bench/); BENCH_QUICK=1 for a smoke run"
 	@echo "make bench-frontier  what each encoder could still save at equal quality, and its CPU"
 	@echo "make bench-allocation  can choosing each image's quality beat one quality for all?"
 	@echo "make bench-signing  CloudFront signing throughput vs raw RSA (one core)"
 
-$(VENV)/.installed: requirements-dev.txt layers/core/requirements.txt layers/c2pa/requirements.txt pyproject.toml
+# requirements.lock (scripts/lock) is the one lock of the venv and of every layer: installed
+# whole, with hashes, as resolved (--no-deps: the lock is complete, and pip 23's resolver trips
+# over a locked X[extra] that another package requires as plain X); then the project itself,
+# editable, with the locked setuptools. The SAM CLI has its own lock and venv.
+$(VENV)/.installed: requirements.lock pyproject.toml
 	@test -x $(PY) || "$$(scripts/find-python)" -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-$(SAM_VENV)/.installed: requirements-sam.txt
+$(SAM_VENV)/.installed: requirements-sam.lock
 	@test -x $(SAM_VENV)/bin/python || "$$(scripts/find-python)" -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-sam.lock
 	@touch $@
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed
+
+# Resolve the *.in files again into requirements.lock, requirements-sam.lock and each layer's
+# share (layers/*/requirements.txt); LOCK_ARGS="--upgrade-package NAME" lets NAME move.
+lock: $(VENV)/.installed
+	$(PY) scripts/lock $(LOCK_ARGS)
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/imagepipe demo
@@ -44,13 +55,20 @@ lint: install
 test: lint test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Headless Chromium for the review console test: Debian's packages, installed once (as root,
-# where apt-get exists); elsewhere the test skips and says why.
+# Headless Chromium for the review console test and njs (the engine under CloudFront Functions) for
+# the edge/normalize.js vectors: Debian's packages, installed once (as root, where apt-get exists);
+# elsewhere the tests skip and say why.
 test-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@pkgs=""; \
+	if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then pkgs="chromium chromium-driver"; fi; \
+	if ! command -v njs >/dev/null; then pkgs="$$pkgs njs"; fi; \
+	if [ -n "$$pkgs" ]; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
-	  else echo "chromium/chromedriver missing and no apt-get as root: the review console test will be skipped"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs; \
+	  else \
+	    case "$$pkgs" in *chromium*) echo "chromium/chromedriver missing and no apt-get as root: the review console test will be skipped";; esac; \
+	    case "$$pkgs" in *njs*) echo "njs missing and no apt-get as root: the njs test of edge/normalize.js will be skipped";; esac; \
+	  fi; \
 	fi
 
 build: $(SAM_VENV)/.installed
@@ -84,4 +102,4 @@ bench-signing: $(VENV)/.installed
 clean:
 	rm -rf out .aws-sam .pytest_cache
 
-.PHONY: help install demo up lint test test-deps build clean bench bench-frontier bench-allocation bench-signing
+.PHONY: help install lock demo up lint test test-deps build clean bench bench-frontier bench-allocation bench-signing

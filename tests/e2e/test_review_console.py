@@ -29,7 +29,7 @@ pytestmark = [
     pytest.mark.skipif(not (os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)),
                        reason="needs Debian's chromium and chromium-driver (make test-deps installs them)"),
 ]
-webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.txt)")
+webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (requirements-dev.in; make install)")
 
 
 @pytest.fixture
