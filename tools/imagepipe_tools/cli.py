@@ -8,6 +8,10 @@
     imagepipe provenance FILE [--json]  where a file came from, and its C2PA validation state
     imagepipe review list|approve ASSET|reject ASSET --reason R|serve [--port N] [--by NAME]
     imagepipe takedown ASSET --reason R [--by NAME]
+    imagepipe deploy bootstrap --stage S --c2pa pem|kms|dev ...   a stage's keys and secrets, before sam deploy
+    imagepipe deploy verify --stage S   the deployed stack's keys checked, then the smoke suite
+    imagepipe deploy rotate --stage S [--switch|--retire]         CloudFront signing key rotation
+    imagepipe smoke --stage S | --stack NAME | --embedded         the smoke suite alone
 """
 
 from __future__ import annotations
@@ -255,6 +259,11 @@ def parser() -> argparse.ArgumentParser:
     from imagepipe_tools.review_console import commands as review_commands
 
     review_commands.register(commands)
+
+    from imagepipe_tools import deploy, smoke
+
+    deploy.register(commands)
+    smoke.register(commands)
     return top
 
 

@@ -20,12 +20,14 @@ import boto3
 from imagepipe.adapters.provenance_store import ProvenanceStore
 from imagepipe.provenance.certificates import SigningChain, local_chain
 from imagepipe.signed_urls import generate_key_pair
+from imagepipe_tools import deploy
 from imagepipe_tools.local import template as cfn
 
+# Template parameters naming the secrets that `imagepipe deploy bootstrap` makes before a deploy.
 SIGNING_SECRET = "SigningKeySecret"
 C2PA_SECRET = "C2paSigningSecret"
+BOOTSTRAPPED = frozenset({"CloudFrontPublicKeyPem", SIGNING_SECRET, C2PA_SECRET})
 LOCAL_STATE_DIR = ".imagepipe"  # git-ignored
-PUBLIC_KEY = "CloudFrontPublicKey"
 LOCAL_STACK_NAME = "imagepipe-local"
 REGION = "us-east-1"
 
@@ -89,11 +91,12 @@ class LocalStack:
         self.attributes: dict[str, dict[str, str]] = {}
         self.functions: dict[str, LocalFunction] = {}
         self.public_keys: dict[str, str] = {}
-        self.signing_keys: dict[str, str] = {}  # key id -> private PEM, for key pairs this deploy made
+        self.signing_keys: dict[str, str] = {}  # key id -> private PEM, for the key pairs it knows
         self._generated_keys: dict[str, str] = {}  # public PEM -> private PEM
-        self._private_key_pem = ""
         self._c2pa_chain = c2pa_chain
         self.c2pa_trust_anchor = ""  # the local root CA (PEM) that C2PA validation trusts
+        self.parameters: dict[str, str] = {}  # the template parameters as deployed
+        self.bootstrap: deploy.Bootstrap | None = None
         self._resolve: cfn.Resolver | None = None
 
     def client(self, service: str) -> Any:
@@ -103,9 +106,10 @@ class LocalStack:
 
     def deploy(self) -> LocalStack:
         """Create what is missing and describe everything; safe to repeat on a running endpoint."""
+        self.parameters = self._parameters()
         self._resolve = cfn.Resolver(
             self.template,
-            self._parameters(),
+            self.parameters,
             region=self.region,
             stack_name=self.stack_name,
             ref=self._ref,
@@ -113,8 +117,6 @@ class LocalStack:
         )
         for logical_id in self._resources:
             self._ref(logical_id)
-        self._install_signing_key()
-        self._install_c2pa_chain()
         self.functions = {
             logical_id: self._function(logical_id, spec)
             for logical_id, spec in self._resources.items()
@@ -124,18 +126,47 @@ class LocalStack:
 
     def _parameters(self) -> dict[str, str]:
         values = {**cfn.parameter_defaults(self.template), **self._overrides}
+        if not BOOTSTRAPPED <= set(values):
+            values = {**values, **self._bootstrap(values["Stage"]), **self._overrides}
+        self._remember_secrets(values[SIGNING_SECRET], values[C2PA_SECRET])
+        # What the tools and tests that knew them as resources look the secrets up by.
+        self.physical[SIGNING_SECRET], self.physical[C2PA_SECRET] = values[SIGNING_SECRET], values[C2PA_SECRET]
         ssm = self.client("ssm")
         for name, spec in self.template.get("Parameters", {}).items():
-            if not str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
-                continue
-            try:
+            if str(spec.get("Type", "")).startswith("AWS::SSM::Parameter::Value"):
                 values[name] = ssm.get_parameter(Name=values[name])["Parameter"]["Value"]
-            except ssm.exceptions.ParameterNotFound:
-                # The step `imagepipe keys` does before a real deploy: a fresh key pair.
-                self._private_key_pem, public_pem = generate_key_pair()
-                ssm.put_parameter(Name=values[name], Value=public_pem, Type="String")
-                values[name] = public_pem
         return values
+
+    def _bootstrap(self, stage: str) -> dict[str, str]:
+        """`imagepipe deploy bootstrap` on this endpoint, as before a real first deploy: the CloudFront key
+        pair and the C2PA chain (the developer's local chain, or the one given) into their secrets.
+        Idempotent: a running stack keeps what it has."""
+        chain = self._c2pa_chain or local_chain(self.root / LOCAL_STATE_DIR)
+        self.bootstrap = deploy.bootstrap(self.client, stage, c2pa=deploy.C2paSource.ready(chain))
+        return self.bootstrap.overrides
+
+    def _remember_secrets(self, signing_secret: str, c2pa_secret: str) -> None:
+        """The C2PA trust anchor, and the private keys of the signing secret by public PEM: `signing_keys`
+        maps the CloudFront keys made from them to their private halves (tests sign with them)."""
+        secrets = self.client("secretsmanager")
+        try:
+            value = json.loads(secrets.get_secret_value(SecretId=c2pa_secret)["SecretString"])
+            self.c2pa_trust_anchor = value.get("trust_anchor_pem", "")
+            value = json.loads(secrets.get_secret_value(SecretId=signing_secret)["SecretString"])
+        except (secrets.exceptions.ResourceNotFoundException, ValueError, TypeError):
+            return  # secrets this stack did not make (and cannot read): nothing to remember
+        state = deploy.SigningState(value)
+        for key in [*state.keys(), *([state.staged] if state.staged else [])]:
+            if key.get("private_key_pem"):
+                self._generated_keys[deploy.public_pem_of(key["private_key_pem"])] = key["private_key_pem"]
+
+    def outputs(self) -> dict[str, str]:
+        """The template's Outputs as this stack resolves them (what `describe-stacks` lists for a deployed one)."""
+        found = {}
+        for name, spec in self.template.get("Outputs", {}).items():
+            if "Condition" not in spec or self._resolve.condition(spec["Condition"]):
+                found[name] = str(self._resolve(spec["Value"]))
+        return found
 
     def _ref(self, logical_id: str) -> str:
         if logical_id not in self.physical:
@@ -250,8 +281,8 @@ class LocalStack:
             return secrets.describe_secret(SecretId=name)["ARN"]
 
     def _ssm_public_key(self, value: str) -> str:
-        """A PEM given as ``{{resolve:ssm:NAME}}``. A missing parameter gets a fresh key pair, the
-        step `imagepipe keys` does before a real deploy; its private key lands in `signing_keys`."""
+        """A PEM given as ``{{resolve:ssm:NAME}}``. A missing parameter (a slot a test names) gets a fresh
+        key pair, as `imagepipe deploy rotate` would stage one; its private key lands in `signing_keys`."""
         match = re.match(r"^\{\{resolve:ssm:([^:}]+)(?::\d+)?\}\}$", value)
         if not match:
             return value
@@ -327,29 +358,6 @@ class LocalStack:
             )["Distribution"]
         self.attributes[logical_id] = {"DomainName": found["DomainName"], "Id": found["Id"]}
         return found["Id"]
-
-    def _install_signing_key(self) -> None:
-        """What `imagepipe keys install` does after a real deploy: the private key into the secret."""
-        private_pem = self.signing_keys.get(self.physical.get(PUBLIC_KEY, "")) or self._private_key_pem
-        if not private_pem or SIGNING_SECRET not in self.physical:
-            return
-        self.client("secretsmanager").put_secret_value(
-            SecretId=self.physical[SIGNING_SECRET],
-            SecretString=json.dumps({"private_key_pem": private_pem, "key_id": self.physical[PUBLIC_KEY]}),
-        )
-
-    def _install_c2pa_chain(self) -> None:
-        """The C2PA key and chain into their secret, unless a running stack already has them."""
-        if C2PA_SECRET not in self.physical:
-            return
-        secrets = self.client("secretsmanager")
-        current = json.loads(secrets.get_secret_value(SecretId=self.physical[C2PA_SECRET])["SecretString"] or "{}")
-        if "certificate_chain_pem" in current:
-            self.c2pa_trust_anchor = current.get("trust_anchor_pem", "")
-            return
-        chain = self._c2pa_chain or local_chain(self.root / LOCAL_STATE_DIR)
-        secrets.put_secret_value(SecretId=self.physical[C2PA_SECRET], SecretString=chain.to_secret())
-        self.c2pa_trust_anchor = chain.trust_anchor_pem
 
     # -- functions -----------------------------------------------------------------------
 
