@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import threading
 import time
@@ -83,6 +84,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                   "queues. Ctrl-C to stop.", flush=True)
             print(f"local edge (CloudFront for {edge.domain}) at {edge_url}"
                   + (f"; gallery at {edge_url}/" if args.demo else ""), flush=True)
+            # SIGTERM (a service manager, `kill`) stops as Ctrl-C does: pollers, edge, then moto.
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
             try:
                 runtime.run(stop)
             except KeyboardInterrupt:

@@ -21,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from imagepipe_tools import local_model
 from imagepipe_tools.local.stack import LocalFunction, LocalStack, SqsTrigger
 
@@ -64,6 +66,7 @@ class InvocationStats:
     records: int = 0
     failed_records: int = 0
     errors: int = 0
+    sqs_errors: int = 0  # receive/delete calls that failed; the poller carried on
 
 
 class LocalRuntime:
@@ -138,13 +141,19 @@ class LocalRuntime:
         return handled
 
     def _deliver(self, fn: LocalFunction, trigger: SqsTrigger) -> int:
-        messages = self._sqs.receive_message(
-            QueueUrl=trigger.queue_url,
-            MaxNumberOfMessages=min(trigger.batch_size, 10),
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-            WaitTimeSeconds=0,
-        ).get("Messages", [])
+        # An event source mapping outlives a failed receive: log it and poll again next round.
+        try:
+            messages = self._sqs.receive_message(
+                QueueUrl=trigger.queue_url,
+                MaxNumberOfMessages=min(trigger.batch_size, 10),
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            ).get("Messages", [])
+        except (BotoCoreError, ClientError) as error:
+            self.stats.setdefault(fn.logical_id, InvocationStats()).sqs_errors += 1
+            print(f"[{fn.name}] receive from {trigger.queue_url.rsplit('/', 1)[-1]} failed: {error!r}", file=self.log)
+            return 0
         if not messages:
             return 0
         event = {"Records": [sqs_record(m, trigger.queue_arn, self.stack.region) for m in messages]}
@@ -165,19 +174,31 @@ class LocalRuntime:
             stats.errors += 1
             failed = {m["MessageId"] for m in messages}
         stats.failed_records += len(failed)
-        done = [m for m in messages if m["MessageId"] not in failed]
-        if done:
-            self._sqs.delete_message_batch(
-                QueueUrl=trigger.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
-            )
         for message in messages:
             if message["MessageId"] in failed:
-                self._sqs.change_message_visibility(
+                receives = message.get("Attributes", {}).get("ApproximateReceiveCount", "?")
+                print(f"[{fn.name}] record {message['MessageId']} failed (receive {receives}); it comes back "
+                      f"in {RETRY_DELAY_SECONDS}s", file=self.log)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        # A failed delete leaves the message to come back after its visibility timeout, as in
+        # AWS: the handlers are idempotent. Neither failure may end the poller.
+        try:
+            if done:
+                self._sqs.delete_message_batch(
                     QueueUrl=trigger.queue_url,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=RETRY_DELAY_SECONDS,
+                    Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
                 )
+            for message in messages:
+                if message["MessageId"] in failed:
+                    self._sqs.change_message_visibility(
+                        QueueUrl=trigger.queue_url,
+                        ReceiptHandle=message["ReceiptHandle"],
+                        VisibilityTimeout=RETRY_DELAY_SECONDS,
+                    )
+        except (BotoCoreError, ClientError) as error:
+            stats.sqs_errors += 1
+            print(f"[{fn.name}] settling a batch of {trigger.queue_url.rsplit('/', 1)[-1]} failed: {error!r}",
+                  file=self.log)
         return len(messages)
 
     def queue_depths(self) -> dict[str, int]:
