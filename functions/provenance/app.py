@@ -20,8 +20,10 @@ from imagepipe.stages.record import record as record_fact
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-# Stops at the first failure and fails the rest of the batch, so per-asset order holds.
-processor = SqsFifoPartialProcessor()
+# A failed record fails the rest of its message group (one asset), so per-asset order holds,
+# and nothing else: other assets' facts in the batch apply (they used to fail with it and
+# count towards maxReceiveCount, so one bad fact sent valid facts of other assets to the DLQ).
+processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 
 
 @tracer.capture_method(capture_response=False, capture_error=False)

@@ -40,12 +40,30 @@ def test_state_only_moves_forward(stack):
 
 
 def test_nothing_is_published_before_approval(stack):
-    """GIVEN an asset still waiting for review WHEN a 'published' fact arrives THEN refused."""
+    """GIVEN an asset still waiting for review WHEN a 'published' fact arrives THEN it does not
+    apply and nothing is written ("early": the provenance function retries it, and it ends in
+    the DLQ unless a reviewer approves first)."""
     table = store(stack)
     table.apply(fact("created", "created"))
     table.apply(fact("moderated", "review"))
-    assert table.apply(fact("published", "published", variants=[])) == "out_of_order"
+    assert table.apply(fact("published", "published", variants=[])) == "early"
     assert table.asset("a1")["status"] == "review"
+    assert [e["kind"] for e in table.history("a1")] == ["created", "moderated"]
+
+
+def test_a_fact_ahead_of_its_predecessor_applies_once_they_have(stack):
+    """GIVEN a 'moderated' fact delivered before its asset's 'created' (the created fact's
+    write failed and is being retried)
+    WHEN it arrives first, then 'created', then the moderated fact again (the retry)
+    THEN the first delivery writes nothing and the retry applies: the asset ends approved,
+    where before the early copy was kept as unapplied and its retry was a 'duplicate'."""
+    table = store(stack)
+    moderated = fact("moderated", "approved")
+    assert table.apply(moderated) == "early"
+    assert table.apply(fact("created", "created")) == "applied"
+    assert table.apply(moderated) == "applied"
+    assert table.asset("a1")["status"] == "approved"
+    assert [e["applied"] for e in table.history("a1")] == [True, True]
 
 
 def test_variants_are_found_by_content_hash(stack):

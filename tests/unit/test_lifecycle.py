@@ -93,7 +93,8 @@ def test_every_event_from_every_state_has_exactly_one_allowed_outcome(before, ki
     moved = transition(current, event)
     consistent = status in STATUSES_BY_KIND[kind]
     allowed = consistent and before in ALLOWED_PREDECESSORS[status]
-    assert moved.outcome == ("applied" if allowed else "out_of_order" if consistent else "refused")
+    later = consistent and bool(_reachable(before) & ALLOWED_PREDECESSORS[status])
+    assert moved.outcome == ("applied" if allowed else "early" if later else "out_of_order" if consistent else "refused")
     assert moved.before == before and moved.change.to == status and moved.change.section == SECTION_BY_KIND[kind]
     if allowed:
         assert moved.applied and moved.reason is None
@@ -168,10 +169,41 @@ def test_a_takedown_before_publication_is_not_a_withdrawal_from_the_public(befor
 
 
 def test_nothing_is_published_before_approval():
+    """A "published" fact for an asset in review never applies; it may still be waiting for
+    the reviewer's approval ("early": retried, then dead-lettered), never kept as applied."""
     in_review = record_in("review")
     moved = transition(in_review, fact("published", "published", variants=[]))
-    assert moved.outcome == "out_of_order" and moved.after.status == "review"
+    assert moved.outcome == "early" and moved.after.status == "review"
     assert moved.reason == "published_cannot_follow_review"
+
+
+def _reachable(status):
+    """The statuses reachable from ``status`` (a breadth-first walk, written apart from the rule's)."""
+    seen, frontier = set(), [status]
+    while frontier:
+        here = frontier.pop(0)
+        nxt = {s for s, allowed in ALLOWED_PREDECESSORS.items() if here in allowed} - seen
+        seen |= nxt
+        frontier += sorted(nxt)
+    return seen
+
+
+@pytest.mark.parametrize(("before", "kind", "status", "outcome"), [
+    (None, "moderated", "approved", "early"),  # its "created" is still on its way (or being retried)
+    (None, "published", "published", "early"),
+    ("created", "published", "published", "early"),  # approval still to come
+    ("taken_down", "published", "published", "out_of_order"),  # moved past: never
+    ("taken_down", "moderated", "approved", "out_of_order"),
+    ("rejected", "reviewed", "approved", "out_of_order"),
+    ("published", "moderated", "approved", "out_of_order"),  # a redelivered decision, long after
+    ("approved", "created", "created", "out_of_order"),
+])
+def test_a_fact_ahead_of_its_predecessors_is_early_and_one_behind_is_out_of_order(before, kind, status, outcome):
+    """GIVEN facts arriving before their predecessors or after the asset moved past them
+    THEN the first are "early" (retried until the predecessors apply) and the second
+    "out_of_order" (kept in the audit trail, never applied)."""
+    moved = transition(record_in(before), fact(kind, status, "-x", minute=60))
+    assert moved.outcome == outcome and moved.after == record_in(before)
 
 
 def test_a_re_signed_original_replaces_the_recorded_hash():
@@ -304,5 +336,9 @@ def test_the_store_applies_exactly_what_the_rule_says(table, client, before):
         expected = transition(current, event)
         assert table.apply(event) == {"refused": "out_of_order"}.get(expected.outcome, expected.outcome), (kind, status)
         assert table.record(asset_id) == expected.after, (kind, status)
+        if expected.outcome == "early":  # nothing written: a retry is judged afresh, never a "duplicate"
+            assert table.apply(event) == "early"
+            assert table.history(asset_id) == []
+            continue
         assert table.apply(event) == "duplicate"
         assert [e["applied"] for e in table.history(asset_id)] == [expected.applied]

@@ -267,15 +267,17 @@ class Change:
         return status in self.expected
 
 
-Outcome = Literal["applied", "duplicate", "out_of_order", "refused"]
+Outcome = Literal["applied", "duplicate", "early", "out_of_order", "refused"]
 
 
 @dataclass(frozen=True)
 class Transition:
     """What ``change`` does to a known current record.
 
-    ``outcome``: ``applied`` (``after`` is the new record), ``out_of_order`` (not allowed from
-    the current status), ``refused`` (never allowed: the kind cannot carry the status) or
+    ``outcome``: ``applied`` (``after`` is the new record), ``early`` (not allowed from the
+    current status yet, but facts still to come can lead there: retry it), ``out_of_order``
+    (not allowed from the current status, and never will be: the asset has moved past it),
+    ``refused`` (never allowed: the kind cannot carry the status) or
     ``duplicate`` (the fact is already recorded); in all but ``applied``, ``after`` is the
     current record unchanged. ``reason`` says why it did not apply.
     """
@@ -341,11 +343,33 @@ def transition(current: AssetRecord | None, event: ProvenanceEvent, *, recorded:
     if not rule.expected:
         return Transition("refused", rule, before, current, f"{event.kind}_cannot_make_{event.status}")
     if not rule.allowed_from(before):
-        return Transition("out_of_order", rule, before, current, f"{event.status}_cannot_follow_{before or 'nothing'}")
+        outcome: Outcome = "early" if may_follow_later(before, rule) else "out_of_order"
+        return Transition(outcome, rule, before, current, f"{event.status}_cannot_follow_{before or 'nothing'}")
     item = {**(current.item() if current is not None else {}), **rule.sets}
     for name in rule.removes:
         item.pop(name, None)
     return Transition("applied", rule, before, AssetRecord.from_item(item))
+
+
+def reachable_from(status: AssetStatus | None) -> frozenset[AssetStatus]:
+    """Every status an asset in ``status`` can still reach by allowed transitions."""
+    reached: set[AssetStatus] = set()
+    frontier: list[AssetStatus | None] = [status]
+    while frontier:
+        here = frontier.pop()
+        for target, predecessors in ALLOWED_PREDECESSORS.items():
+            if here in predecessors and target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    return frozenset(reached)
+
+
+def may_follow_later(status: AssetStatus | None, rule: Change) -> bool:
+    """Whether a fact that cannot follow ``status`` now can once facts still to come apply:
+    a "moderated" fact before its "created", a "published" before its approval. Such a fact
+    is retried, never kept as unapplied (a later copy would be a "duplicate" and the asset
+    would stay behind). A fact the asset has moved past (anything after a takedown) is not."""
+    return bool(rule.expected & reachable_from(status))
 
 
 def replay(events: list[ProvenanceEvent] | tuple[ProvenanceEvent, ...]) -> AssetRecord | None:

@@ -27,10 +27,10 @@ from typing import Any, Literal
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from ..lifecycle import REVIEW_SINCE, AssetRecord, Change, change
+from ..lifecycle import REVIEW_SINCE, AssetRecord, Change, change, may_follow_later
 from ..models import ProvenanceEvent
 
-ApplyResult = Literal["applied", "duplicate", "out_of_order"]
+ApplyResult = Literal["applied", "duplicate", "early", "out_of_order"]
 CONTENT_HASH_INDEX = "by-content-hash"
 # Sparse index of the assets in "review", oldest first (template.yaml: ProvenanceTable).
 PENDING_REVIEW_INDEX = "pending-review"
@@ -80,9 +80,11 @@ class ProvenanceStore:
         """Record ``event`` and move the asset's state, atomically and at most once.
 
         A redelivered event is a no-op ("duplicate"). An event whose transition is not
-        allowed from the current state (a late "published" after a takedown), or never
-        allowed (`lifecycle.change` expects no status), is kept in the audit trail but does
-        not change the state ("out_of_order").
+        allowed from the current state yet, but can be once its predecessors apply (a
+        "moderated" before its "created"), writes nothing ("early"): the caller retries it.
+        One the asset has moved past (a late "published" after a takedown), or never allowed
+        (`lifecycle.change` expects no status), is kept in the audit trail but does not change
+        the state ("out_of_order").
 
         The state is not read first: the META update is conditional on the statuses the
         lifecycle allows before it, so the table decides a race atomically.
@@ -112,6 +114,9 @@ class ProvenanceStore:
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return "duplicate"
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                current = self.record(event.asset_id)
+                if may_follow_later(current.status if current is not None else None, rule):
+                    return "early"  # nothing written: the caller retries it after its predecessors
                 return self._keep_unapplied(event)
             raise
 

@@ -138,7 +138,7 @@ def take_down(
                 data={"by": by, "previous_status": status, "paths": cdn_paths(asset_id), "phash": phash},
             )
         )
-        if outcome == "out_of_order":  # rejected (or taken down) between our read and the write
+        if outcome in ("out_of_order", "early"):  # rejected (or taken down) between our read and the write
             current = store.record(asset_id)
             now_status = current.status if current is not None else None
             if now_status != "taken_down":
