@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo    set up, then run the pipeline on the embedded AWS (out/demo/)"
 	@echo "make test    lint the template (cfn-lint, sam validate --lint) and run every test"
-	@echo "make test-deps  headless Chromium for the review console test (apt, once)"
+	@echo "make test-deps  headless Chromium (review console test) and njs (edge vectors): apt, once"
 	@echo "make lint    template lint only"
 	@echo "make build   sam build (into .aws-sam/)"
 	@echo "make lock    re-resolve requirements.lock and the layers' shares (LOCK_ARGS=\"--upgrade-package X\")"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench-frontier  what each encoder could still save at equal quality, and its CPU"
 	@echo "make bench-allocation  can choosing each image's quality beat one quality for all?"
 	@echo "make bench-signing  CloudFront signing throughput vs raw RSA (one core)"
+	@echo "make bench-coldstart  each built function's init (handler import) vs its target (out/bench/coldstart.txt)"
 
 # requirements.lock (scripts/lock) is the one lock of the venv and of every layer: installed
 # whole, with hashes, as resolved (--no-deps: the lock is complete, and pip 23's resolver trips
@@ -99,7 +100,13 @@ bench-allocation: $(VENV)/.bench-installed
 bench-signing: $(VENV)/.installed
 	$(PY) bench/signing.py
 
+# Cold starts: each function's init (a fresh interpreter importing its handler from .aws-sam/build,
+# built first if missing), medians of 7 runs (~2 min; COLDSTART_ARGS="--runs 11 --only sign_url").
+bench-coldstart: $(VENV)/.installed
+	@test -d .aws-sam/build/CoreLayer || $(MAKE) build
+	$(PY) bench/coldstart.py $(COLDSTART_ARGS)
+
 clean:
 	rm -rf out .aws-sam .pytest_cache
 
-.PHONY: help install lock demo up lint test test-deps build clean bench bench-frontier bench-allocation bench-signing
+.PHONY: help install lock demo up lint test test-deps build clean bench bench-frontier bench-allocation bench-signing bench-coldstart

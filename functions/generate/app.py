@@ -6,22 +6,22 @@ waits in the queue instead of becoming a spike of model calls.
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from imagepipe import wiring
+from imagepipe.composition import credentials, generation, stores
 from imagepipe.config import settings
 from imagepipe.lambda_support import IdempotentStep, sqs_batch_handler
 from imagepipe.models import GenerationRequest
+from imagepipe.observability import powertools
 from imagepipe.stages.generate import generate
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -29,15 +29,15 @@ def _generate(payload: dict[str, Any]) -> dict[str, Any]:
     config = settings()
     return generate(
         GenerationRequest.model_validate(payload),
-        text_policy=wiring.prompt_moderation(),
-        image_model=wiring.image_model,
+        text_policy=generation.prompt_moderation(),
+        image_model=generation.image_model,
         allowed_models=config.image_model_ids,
-        store=wiring.object_store(),
-        publisher=wiring.publisher(),
+        store=stores.object_store(),
+        publisher=stores.publisher(),
         originals_bucket=config.originals_bucket,
         max_pixels=config.max_pixels,
-        quota=wiring.generation_quota(),
-        content_credentials=wiring.content_credentials(),
+        quota=generation.generation_quota(),
+        content_credentials=credentials.content_credentials(),
     ).as_dict()
 
 
@@ -57,3 +57,6 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 lambda_handler = sqs_batch_handler(
     record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics, idempotent_steps=(generate_once,)
 )
+
+
+init_phase.done()  # the handler is built: the end of the init phase

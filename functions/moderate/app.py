@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from imagepipe import wiring
+from imagepipe.composition import moderation, stores
 from imagepipe.config import settings
 from imagepipe.lambda_support import IdempotentStep, s3_objects, sqs_batch_handler
+from imagepipe.observability import powertools
 from imagepipe.stages.moderate import moderate
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -25,10 +25,10 @@ def _moderate(payload: dict[str, Any]) -> dict[str, Any]:
     return moderate(
         payload["bucket"],
         payload["key"],
-        store=wiring.object_store(),
-        backend=wiring.moderation_backend(),
-        policy=wiring.moderation_policy(),
-        publisher=wiring.publisher(),
+        store=stores.object_store(),
+        backend=moderation.moderation_backend(),
+        policy=moderation.moderation_policy(),
+        publisher=stores.publisher(),
         derivatives_queue_url=config.derivatives_queue_url,
         review_queue_url=config.review_queue_url,
         max_bytes=config.max_upload_bytes,
@@ -55,3 +55,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 lambda_handler = sqs_batch_handler(
     record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics, idempotent_steps=(moderate_once,)
 )
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -7,19 +7,19 @@ idempotency record per message.
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from imagepipe import wiring
+from imagepipe.composition import records
 from imagepipe.lambda_support import sqs_batch_handler
 from imagepipe.models import ProvenanceEvent
+from imagepipe.observability import powertools
 from imagepipe.stages.record import record as record_fact
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 # A failed record fails the rest of its message group (one asset), so per-asset order holds,
 # and nothing else: other assets' facts in the batch apply (they used to fail with it and
 # count towards maxReceiveCount, so one bad fact sent valid facts of other assets to the DLQ).
@@ -29,7 +29,7 @@ processor = SqsFifoPartialProcessor(skip_group_on_error=True)
 @tracer.capture_method(capture_response=False, capture_error=False)
 def record_handler(record: SQSRecord) -> str:
     event = ProvenanceEvent.model_validate_json(record.body)
-    outcome = record_fact(event, store=wiring.provenance_store())
+    outcome = record_fact(event, store=records.provenance_store())
     metrics.add_metric(name=f"Provenance_{outcome}", unit=MetricUnit.Count, value=1)
     if event.kind == "moderated":
         metrics.add_metric(name=f"ModerationVerdict_{event.status}", unit=MetricUnit.Count, value=1)
@@ -38,3 +38,6 @@ def record_handler(record: SQSRecord) -> str:
 
 
 lambda_handler = sqs_batch_handler(record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics)
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -14,11 +14,12 @@ it gets the same answer, anyone deciding otherwise meanwhile gets 409.
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,16 +30,15 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagepipe import wiring
 from imagepipe.adapters.aws import client
+from imagepipe.composition import records, stores
 from imagepipe.config import settings
 from imagepipe.function_urls import refusal_response
+from imagepipe.observability import powertools
 from imagepipe.staff import ReviewerRoles
 from imagepipe.stages import review, takedown
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 app = LambdaFunctionUrlResolver()
 DECISION_CLAIM = IdempotencyConfig(
     event_key_jmespath="asset_id",
@@ -80,9 +80,9 @@ def _decide(payload: dict[str, Any]) -> dict[str, Any]:
         reviewer=payload["reviewer"],
         reason=payload.get("reason"),
         note=payload.get("note"),
-        store=wiring.provenance_store(),
-        objects=wiring.object_store(),
-        publisher=wiring.publisher(),
+        store=records.provenance_store(),
+        objects=stores.object_store(),
+        publisher=stores.publisher(),
         derivatives_queue_url=config.derivatives_queue_url,
         originals_bucket=config.originals_bucket,
     )
@@ -98,7 +98,7 @@ def _decision(asset_id: str, decision: review.Decision) -> Response:
     body = app.current_event.json_body if app.current_event.body else {}
     if not isinstance(body, dict):
         raise takedown.ActionRefused(400, "the body must be a JSON object")
-    review.awaiting_decision(wiring.provenance_store(), asset_id)  # a clear 4xx before claiming anything
+    review.awaiting_decision(records.provenance_store(), asset_id)  # a clear 4xx before claiming anything
     payload = {"asset_id": asset_id, "decision": decision, "reviewer": staff_member(),
                "reason": body.get("reason"), "note": body.get("note")}
     try:
@@ -119,8 +119,8 @@ def list_pending() -> dict[str, Any]:
     except ValueError:
         raise takedown.ActionRefused(400, "limit must be a number") from None
     return review.pending(
-        store=wiring.provenance_store(),
-        objects=wiring.object_store(),
+        store=records.provenance_store(),
+        objects=stores.object_store(),
         originals_bucket=settings().originals_bucket,
         preview_ttl_seconds=settings().review_preview_ttl_seconds,
         limit=limit,
@@ -149,9 +149,9 @@ def take_down(asset_id: str) -> dict[str, Any]:
         asset_id,
         reason=body.get("reason") if isinstance(body, dict) else None,
         by=staff_member(),
-        store=wiring.provenance_store(),
-        objects=wiring.object_store(),
-        cdn=wiring.cdn(),
+        store=records.provenance_store(),
+        objects=stores.object_store(),
+        cdn=stores.cdn(),
         variants_bucket=config.variants_bucket,
         originals_bucket=config.originals_bucket,
     )
@@ -178,3 +178,6 @@ def refused(error: takedown.ActionRefused) -> Response:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     DECISION_CLAIM.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -8,22 +8,22 @@ the viewer it acts for in ``X-Imagepipe-Requester`` and the viewer's roles in
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagepipe import wiring
+from imagepipe.composition import records, signing
 from imagepipe.config import settings
 from imagepipe.delivery.access import Viewer
 from imagepipe.function_urls import refusal_response
+from imagepipe.observability import powertools
 from imagepipe.stages.sign import SigningOptions, SigningRefused, signed_gallery, signed_variant_urls
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 app = LambdaFunctionUrlResolver()
 
 
@@ -35,8 +35,8 @@ def _viewer() -> Viewer:
 def _signing() -> dict[str, Any]:
     config = settings()
     return dict(
-        store=wiring.provenance_store(),
-        signer=wiring.url_signer(),
+        store=records.provenance_store(),
+        signer=signing.url_signer(),
         cdn_domain=config.cdn_domain,
         ttl_seconds=config.signed_url_ttl_seconds,
     )
@@ -75,3 +75,6 @@ def refused(error: SigningRefused) -> Response:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -9,22 +9,22 @@ the uploader it acts for in ``X-Imagepipe-Requester`` (as for sign-url).
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response, content_types
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from imagepipe import wiring
+from imagepipe.composition import stores
 from imagepipe.config import settings
 from imagepipe.function_urls import refusal_response
+from imagepipe.observability import powertools
 from imagepipe.stages.upload_url import UploadRefused, UploadRequest, issue_upload
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 app = LambdaFunctionUrlResolver()
 
 
@@ -41,8 +41,8 @@ def new_upload() -> Response:
         app.current_event.headers.get("x-imagepipe-requester"),
         UploadRequest.parse(app.current_event.body),
         issued_by=_caller(),
-        tickets=wiring.upload_tickets(),
-        store=wiring.object_store(),
+        tickets=stores.upload_tickets(),
+        store=stores.object_store(),
         bucket=config.originals_bucket,
         max_bytes=config.max_upload_bytes,
         ttl_seconds=config.upload_url_ttl_seconds,
@@ -63,3 +63,6 @@ def refused(error: UploadRefused) -> Response:
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -3,22 +3,22 @@ anything else is a recorded rejection (stages/ingest.py lists the reasons)."""
 
 from __future__ import annotations
 
+from imagepipe import init_phase  # first of all: no garbage collection until init_phase.done() below
+
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from imagepipe import wiring
+from imagepipe.composition import stores
 from imagepipe.config import settings
 from imagepipe.lambda_support import IdempotentStep, s3_objects, sqs_batch_handler
+from imagepipe.observability import powertools
 from imagepipe.stages.ingest import ingest_upload
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
+logger, tracer, metrics = powertools()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
@@ -28,9 +28,9 @@ def _ingest(payload: dict[str, Any]) -> dict[str, Any]:
         payload["bucket"],
         payload["key"],
         payload["etag"],
-        store=wiring.object_store(),
-        tickets=wiring.upload_tickets(),
-        publisher=wiring.publisher(),
+        store=stores.object_store(),
+        tickets=stores.upload_tickets(),
+        publisher=stores.publisher(),
         max_bytes=config.max_upload_bytes,
         max_pixels=config.max_pixels,
         now=datetime.now(UTC),
@@ -54,3 +54,6 @@ def record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 lambda_handler = sqs_batch_handler(
     record_handler, processor=processor, logger=logger, tracer=tracer, metrics=metrics, idempotent_steps=(ingest_once,)
 )
+
+
+init_phase.done()  # the handler is built: the end of the init phase

@@ -7,6 +7,7 @@ points everything at moto server.
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -28,11 +29,25 @@ _SERVICE_CONFIG = {
 }
 
 
+# One session for every client: a session per client loads botocore's endpoint and partition
+# data again for each, about 60 ms per further client in a function's first request (a second
+# client from the same session: about 5 ms). A session is not thread-safe (its clients are),
+# so clients are made one at a time.
+_LOCK = threading.Lock()
+
+
+@cache
+def _session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
 @cache
 def client(service: str) -> Any:
-    return boto3.session.Session().client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))
+    with _LOCK:
+        return _session().client(service, config=_SERVICE_CONFIG.get(service, _CONFIG))
 
 
 def reset() -> None:
-    """Forget cached clients (tests and the local runtime switch endpoints)."""
+    """Forget cached clients and their session (tests and the local runtime switch endpoints and credentials)."""
     client.cache_clear()
+    _session.cache_clear()

@@ -19,7 +19,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
-import numpy as np
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from ..errors import ImageRejectedError
@@ -566,6 +565,8 @@ def _icc_to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
 
 
 def _wide_gray_to_l(im: Image.Image) -> Image.Image:
+    import numpy as np  # only 16/32-bit grayscale needs it: the uploads function's cold start stays without numpy
+
     values = np.asarray(im)
     if im.mode == "F":
         values = np.nan_to_num(values.astype(np.float64))
